@@ -1,0 +1,85 @@
+"""Project config keys added on top of Dassl's defaults (CoOp's ``extend_cfg`` convention).
+
+Every key a trainer, dataset or script of this project reads is declared here with its default,
+so a YAML file or a command-line override with a typo fails with the key's name.
+"""
+from yacs.config import CfgNode as CN
+
+__all__ = ["extend_cfg", "get_cfg"]
+
+
+def extend_cfg(cfg):
+    """Add the CoOp/CoCoOp keys, the Tip-Adapter and SHIP groups, and the feature-cache keys."""
+    # Backbone: CoOp name (ViT-B/16), open_clip name, or model-config JSON; weights tag or file.
+    cfg.MODEL.BACKBONE.PRETRAINED = "openai"  # Dassl's default is the bool True; we need a tag/path
+    cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where downloaded/converted weights live ("" = open_clip default)
+
+    cfg.TRAINER.COOP = CN()
+    cfg.TRAINER.COOP.N_CTX = 16
+    cfg.TRAINER.COOP.CSC = False
+    cfg.TRAINER.COOP.CTX_INIT = ""
+    cfg.TRAINER.COOP.PREC = "fp16"  # fp16 / fp32 / amp (fp16 falls back to fp32 on CPU)
+    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
+
+    cfg.TRAINER.COCOOP = CN()
+    cfg.TRAINER.COCOOP.N_CTX = 16
+    cfg.TRAINER.COCOOP.CTX_INIT = ""
+    cfg.TRAINER.COCOOP.PREC = "fp16"
+
+    cfg.TRAINER.ZSCLIP = CN()
+    cfg.TRAINER.ZSCLIP.PREC = "fp32"
+
+    # Tip-Adapter(-F): cache of few-shot features; alpha (residual weight), beta (sharpness).
+    cfg.TRAINER.TIP = CN()
+    cfg.TRAINER.TIP.AUGMENT_EPOCH = 10
+    cfg.TRAINER.TIP.INIT_ALPHA = 1.0
+    cfg.TRAINER.TIP.INIT_BETA = 1.0
+    cfg.TRAINER.TIP.SEARCH_HP = True
+    cfg.TRAINER.TIP.SEARCH_SCALE = [7.0, 3.0]  # [beta, alpha]
+    cfg.TRAINER.TIP.SEARCH_STEP = [200, 20]  # [beta, alpha]
+    cfg.TRAINER.TIP.LR = 0.001
+    cfg.TRAINER.TIP.EPS = 1e-4
+    cfg.TRAINER.TIP.PREC = "fp32"
+    cfg.TRAINER.TIP.TEMPLATES = "custom"  # custom (dataset template) | ensemble (ImageNet select 7)
+
+    # SHIP: generator (stage 1) and how synthesized features enter stage 2.
+    cfg.TRAINER.SHIP = CN()
+    cfg.TRAINER.SHIP.GENERATOR = "prompt"  # prompt (VAE + CLIP text decoder) | mlp (non-prompt baseline)
+    cfg.TRAINER.SHIP.N_CTX = 4
+    cfg.TRAINER.SHIP.ENC_HIDDEN = 2048  # released: 2048 (4096 on ImageNet)
+    cfg.TRAINER.SHIP.LATENT_DIM = 512
+    cfg.TRAINER.SHIP.GEN_HIDDEN = 4096
+    cfg.TRAINER.SHIP.ACTIVATION = "relu"  # relu | leaky_relu (released ImageNet script)
+    cfg.TRAINER.SHIP.USE_BIAS = True  # False = "global context only" ablation
+    cfg.TRAINER.SHIP.USE_GLOBAL_CTX = True  # False = "bias only" ablation
+    cfg.TRAINER.SHIP.LAMBDA_KL = 1.0  # 0 = "no KL" ablation
+    cfg.TRAINER.SHIP.EPOCHS = 50
+    cfg.TRAINER.SHIP.LR = 1e-3
+    cfg.TRAINER.SHIP.BATCH_SIZE = 256
+    cfg.TRAINER.SHIP.GEN_VIEWS = 1  # augmented views per training image for generator training
+    cfg.TRAINER.SHIP.LABEL_ONLY = "new"  # new | all-target | path to a file of class names
+    cfg.TRAINER.SHIP.TARGET_DATASET = ""  # dataset YAML/name whose classes are label-only (all-target)
+    cfg.TRAINER.SHIP.SYN_RATIO = 1.0  # synthetic features per real feature in a stage-2 batch
+    cfg.TRAINER.SHIP.SYN_PER_CLASS = 16  # Tip-Adapter cache entries per label-only class
+    cfg.TRAINER.SHIP.POOL_SIZE = 0  # >0: pre-synthesize this many features per class once
+    cfg.TRAINER.SHIP.GENERATOR_DIR = ""  # reuse a trained generator from this run folder
+    cfg.TRAINER.SHIP.PREC = "fp32"
+
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all / base / new (CoCoOp's base-to-new rule)
+
+    # Evaluation in the joint (base + label-only) label space, as in generalized zero-shot learning.
+    cfg.TEST.JOINT = False
+
+    # Frozen image-feature cache (0 views = encode online, as Dassl does).
+    cfg.FEATURES = CN()
+    cfg.FEATURES.CACHE = False
+    cfg.FEATURES.DIR = ""  # "" = ~/.cache/shipclip/features (or $SHIPCLIP_CACHE/features)
+    cfg.FEATURES.TRAIN_VIEWS = 10
+    return cfg
+
+
+def get_cfg():
+    """Defaults of the active engine plus the project's keys."""
+    from shipclip.backend import get_cfg_default
+
+    return extend_cfg(get_cfg_default())
