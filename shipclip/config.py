@@ -14,6 +14,9 @@ def extend_cfg(cfg):
     cfg.MODEL.BACKBONE.PRETRAINED = "openai"  # Dassl's default is the bool True; we need a tag/path
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where downloaded/converted weights live ("" = open_clip default)
 
+    # CoOp's own extend_cfg may have added these nodes already (plugin use): keep its values.
+    if "COOP" in cfg.TRAINER and "COCOOP" in cfg.TRAINER:
+        return _extend_project_keys(cfg)
     cfg.TRAINER.COOP = CN()
     cfg.TRAINER.COOP.N_CTX = 16
     cfg.TRAINER.COOP.CSC = False
@@ -25,7 +28,12 @@ def extend_cfg(cfg):
     cfg.TRAINER.COCOOP.N_CTX = 16
     cfg.TRAINER.COCOOP.CTX_INIT = ""
     cfg.TRAINER.COCOOP.PREC = "fp16"
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all / base / new (CoCoOp's base-to-new rule)
+    return _extend_project_keys(cfg)
 
+
+def _extend_project_keys(cfg):
+    """Keys that only this project defines."""
     cfg.TRAINER.ZSCLIP = CN()
     cfg.TRAINER.ZSCLIP.PREC = "fp32"
 
@@ -64,8 +72,6 @@ def extend_cfg(cfg):
     cfg.TRAINER.SHIP.POOL_SIZE = 0  # >0: pre-synthesize this many features per class once
     cfg.TRAINER.SHIP.GENERATOR_DIR = ""  # reuse a trained generator from this run folder
     cfg.TRAINER.SHIP.PREC = "fp32"
-
-    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all / base / new (CoCoOp's base-to-new rule)
 
     # Evaluation in the joint (base + label-only) label space, as in generalized zero-shot learning.
     cfg.TEST.JOINT = False

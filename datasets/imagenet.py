@@ -1,0 +1,125 @@
+"""ImageNet (1000 classes) and the folder readers its four test-only variants share.
+
+Layout: ``imagenet/classnames.txt`` (``<wnid> <readable name>`` per line, CoOp's file: the names
+change the prompts, so do not substitute another list) and ``imagenet/images/{train,val}/<wnid>/``.
+Labels are positions in the sorted list of class folders; val (50,000 images, arranged in class
+folders) is the test set and also serves as val; few-shot sampling applies to train only.
+
+Differences from CoOp, both for speed and reproducibility: files are listed with ``os.scandir``
+in sorted order (CoOp keeps the file system's order, so its ImageNet few-shot picks depend on
+the machine), and listed files are not stat-ed again, which is why no ``preprocessed.pkl``
+list cache is needed.
+"""
+import os
+from collections import OrderedDict
+
+from tqdm import tqdm
+
+from .benchmark import BenchmarkDataset
+from .layout import DatasetLayoutError, docs_hint, require_file, unchecked_datum
+from .splits import label_names
+from .templates import CUSTOM_TEMPLATES
+
+__all__ = ["ImageNet", "ImageNetFolders", "read_classnames", "sorted_subfolders", "sorted_images"]
+
+
+def read_classnames(path):
+    """``OrderedDict`` wnid -> readable name from a ``classnames.txt`` (file order kept)."""
+    classnames = OrderedDict()
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(" ", 1)
+            if len(parts) != 2 or not parts[1].strip():
+                raise ValueError(f'"{path}" line {number}: expected "<wnid> <class name>", got {line!r}.')
+            classnames[parts[0]] = parts[1].strip()
+    return classnames
+
+
+def sorted_subfolders(path):
+    """Sorted names of the non-hidden sub-folders of ``path`` (files such as README.txt skipped)."""
+    with os.scandir(path) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def sorted_images(path):
+    """Sorted names of the non-hidden files in ``path``."""
+    with os.scandir(path) as entries:
+        return sorted(e.name for e in entries if e.is_file() and not e.name.startswith("."))
+
+
+class ImageNetFolders(BenchmarkDataset):
+    """Shared by ImageNet and its variants: ``classnames.txt`` and class-folder trees."""
+
+    template = CUSTOM_TEMPLATES["ImageNet"]
+
+    def classnames_path(self):
+        """``classnames.txt`` in the dataset folder, else ImageNet's copy next to it."""
+        own = os.path.join(self.dataset_dir, "classnames.txt")
+        if os.path.isfile(own):
+            return own
+        shared = os.path.join(os.path.dirname(self.dataset_dir), "imagenet", "classnames.txt")
+        if os.path.isfile(shared):
+            return shared
+        raise DatasetLayoutError(
+            f'{self.name}: class-name file not found: expected "{own}" (CoOp\'s ImageNet classnames.txt; '
+            f'"{shared}" is used when present). {docs_hint(self.docs_section)}'
+        )
+
+    def read_class_folders(self, split_dir, classnames, folders=None, desc=None):
+        """Items of ``split_dir/<folder>/*`` with label = position in ``folders`` (default: sorted folders)."""
+        folders = sorted_subfolders(split_dir) if folders is None else folders
+        if not folders:
+            raise DatasetLayoutError(
+                f'{self.name}: no class folders in "{split_dir}". {docs_hint(self.docs_section)}')
+        items = []
+        for label, folder in enumerate(tqdm(folders, desc=desc or f"Listing {split_dir}", leave=False,
+                                            disable=len(folders) < 200)):
+            if folder not in classnames:
+                raise ValueError(
+                    f'{self.name}: folder "{os.path.join(split_dir, folder)}" is not listed in the class-name '
+                    f"file. {docs_hint(self.docs_section)}")
+            class_dir = os.path.join(split_dir, folder)
+            if not os.path.isdir(class_dir):
+                raise DatasetLayoutError(
+                    f'{self.name}: class folder not found: "{class_dir}". {docs_hint(self.docs_section)}')
+            classname = classnames[folder]
+            items.extend(unchecked_datum(os.path.join(class_dir, name), label, classname)
+                         for name in sorted_images(class_dir))
+        return items
+
+
+class ImageNet(ImageNetFolders):
+    """ILSVRC-2012: few-shot train, val = test = the 50,000 validation images."""
+
+    folder = "imagenet"
+    image_subdir = "images"
+    template = CUSTOM_TEMPLATES["ImageNet"]
+
+    def __init__(self, cfg):
+        self.locate(cfg)
+        classnames = read_classnames(require_file(os.path.join(self.dataset_dir, "classnames.txt"),
+                                                  "ImageNet: class-name file", self.docs_section))
+        train_dir = self.split_dir("train")
+        val_dir = self.split_dir("val")
+        self.check_val_layout(val_dir)
+        train = self.read_class_folders(train_dir, classnames)
+        test = self.read_class_folders(val_dir, classnames, folders=sorted_subfolders(train_dir))
+        lab2cname = label_names(train, test)
+        train, _ = self.fewshot(cfg, train, None, lab2cname)
+        self.finish(cfg, train, None, test, lab2cname, val_is_test=True)
+
+    def split_dir(self, part):
+        path = os.path.join(self.image_dir, part)
+        if not os.path.isdir(path):
+            raise DatasetLayoutError(f'ImageNet: folder not found: "{path}". {docs_hint(self.docs_section)}')
+        return path
+
+    def check_val_layout(self, val_dir):
+        """The validation images must sit in class folders, like train (not flat as distributed)."""
+        if not sorted_subfolders(val_dir) and sorted_images(val_dir):
+            raise DatasetLayoutError(
+                f'ImageNet: the validation images in "{val_dir}" are not arranged in class folders '
+                f"(<wnid>/<image>.JPEG). Move them into class folders first. {docs_hint(self.docs_section)}")

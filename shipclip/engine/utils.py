@@ -1,0 +1,287 @@
+"""Small helpers with Dassl.pytorch's names: logging tee, seeding, files, images, meters.
+
+Everything that writes a file a later run reads (JSON splits, checkpoints) goes through the
+atomic writers here: a temporary file in the same folder, ``fsync``, then ``os.replace``, so an
+interrupted run leaves either the old file or the new one, never half of one.
+"""
+import errno
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+__all__ = [
+    "setup_logger", "set_random_seed", "collect_env_info",
+    "mkdir_if_missing", "check_isfile", "read_json", "write_json", "listdir_nohidden", "read_image",
+    "tolist_if_not", "AverageMeter", "MetricMeter", "atomic_write_bytes", "atomic_torch_save",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# Logging
+
+
+class _Tee:
+    """Stands in for ``sys.stdout``: every write goes to the console and to the log file."""
+
+    def __init__(self, console, fpath):
+        self.console = console
+        self.fpath = fpath
+        self.file = open(fpath, "w", encoding="utf-8")
+
+    def write(self, msg):
+        self.console.write(msg)
+        if self.file is not None and not self.file.closed:
+            self.file.write(msg)
+            self.file.flush()  # a killed run keeps everything printed so far
+
+    def flush(self):
+        self.console.flush()
+        if self.file is not None and not self.file.closed:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+
+    def close(self):
+        """Close the log file only; the console stays usable."""
+        if self.file is not None and not self.file.closed:
+            self.file.close()
+
+    def isatty(self):
+        return self.console.isatty()
+
+    def __getattr__(self, name):  # encoding, fileno, ... of the real console
+        if name in ("console", "file", "fpath"):
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
+
+def setup_logger(output=None):
+    """Tee ``sys.stdout`` into ``<output>/log.txt`` (or into ``output`` when it ends in .txt/.log).
+
+    An existing log is never overwritten: the new one gets a ``-YYYY-MM-DD-HH-MM-SS`` suffix.
+    Returns the path written to (None when ``output`` is None).
+    """
+    if output is None:
+        return None
+    output = os.fspath(output)
+    if output.endswith(".txt") or output.endswith(".log"):
+        fpath = output
+    else:
+        fpath = os.path.join(output, "log.txt")
+    if os.path.exists(fpath):
+        fpath += time.strftime("-%Y-%m-%d-%H-%M-%S")
+    parent = os.path.dirname(fpath)
+    if parent:
+        mkdir_if_missing(parent)
+    console = sys.stdout
+    if isinstance(console, _Tee):  # a second call moves the tee instead of chaining two files
+        console.close()
+        console = console.console
+    sys.stdout = _Tee(console, fpath)
+    return fpath
+
+
+def set_random_seed(seed):
+    """Seed python ``random``, numpy and torch (CPU and every CUDA device)."""
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def collect_env_info():
+    """torch's environment report plus the Pillow version (works without CUDA or nvidia-smi)."""
+    import PIL
+
+    try:
+        from torch.utils.collect_env import get_pretty_env_info
+
+        env_str = get_pretty_env_info()
+    except Exception as exc:  # the report shells out to tools that may be missing
+        env_str = (
+            f"PyTorch version: {torch.__version__}\n"
+            f"CUDA available: {torch.cuda.is_available()}\n"
+            f"Python version: {sys.version.split()[0]}\n"
+            f"(full environment report unavailable: {type(exc).__name__}: {exc})"
+        )
+    env_str += f"\n        Pillow ({PIL.__version__})"
+    return env_str
+
+
+# ------------------------------------------------------------------------------------------------
+# Files
+
+
+def mkdir_if_missing(dirname):
+    """Create ``dirname`` (and parents) if it does not exist; safe against concurrent creation."""
+    if not os.path.exists(dirname):
+        try:
+            os.makedirs(dirname)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+
+
+def check_isfile(fpath):
+    """True if ``fpath`` is a file; otherwise warn ``No file found at "..."`` and return False."""
+    isfile = os.path.isfile(fpath)
+    if not isfile:
+        warnings.warn(f'No file found at "{fpath}"')
+    return isfile
+
+
+def read_json(fpath):
+    with open(fpath, "r") as f:
+        return json.load(f)
+
+
+def _fsync_dir(dirname):
+    """Make a rename durable; not every platform or filesystem allows opening a folder."""
+    try:
+        fd = os.open(dirname, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path, write_fn, mode="wb"):
+    """Write via ``write_fn(fileobj)`` into a temp file beside ``path``, then replace ``path``."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    mkdir_if_missing(parent)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(parent)
+    return path
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes, or str as UTF-8) to ``path`` atomically."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return _atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save(obj, path)`` that never leaves a partial file at ``path``."""
+    return _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def write_json(obj, fpath):
+    """Write ``obj`` as indented JSON, creating the parent folder; atomic."""
+    def dump(f):
+        json.dump(obj, f, indent=4, separators=(",", ": "))
+
+    return _atomic_write(fpath, dump, mode="w")
+
+
+def listdir_nohidden(path, sort=False):
+    """Entries of ``path`` without names starting with a dot."""
+    items = [f for f in os.listdir(path) if not f.startswith(".")]
+    if sort:
+        items.sort()
+    return items
+
+
+def read_image(path):
+    """Open an image as RGB, decoding all of it so truncated files fail here, not in a worker.
+
+    A missing file raises ``FileNotFoundError``; an unreadable, corrupt or truncated one raises
+    ``OSError`` naming the file.
+    """
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Image file not found: "{path}". Check DATASET.ROOT and the dataset layout.')
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise OSError(
+            f'Cannot read image "{path}" ({type(exc).__name__}: {exc}). The file is corrupt or truncated: '
+            "re-extract the dataset archive or delete the file."
+        ) from exc
+
+
+def tolist_if_not(x):
+    """Wrap a non-list in a list."""
+    if not isinstance(x, list):
+        x = [x]
+    return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Meters
+
+
+class AverageMeter:
+    """Last value and running average (arithmetic, or exponential with ``ema=True``)."""
+
+    def __init__(self, ema=False):
+        self.ema = ema
+        self.reset()
+
+    def reset(self):
+        self.val = 0
+        self.avg = 0
+        self.sum = 0
+        self.count = 0
+
+    def update(self, val, n=1):
+        if isinstance(val, torch.Tensor):
+            val = val.item()
+        self.val = val
+        self.sum += val * n
+        self.count += n
+        if self.ema:
+            self.avg = self.avg * 0.9 + self.val * 0.1
+        else:
+            self.avg = self.sum / self.count
+
+
+class MetricMeter:
+    """Named ``AverageMeter``s fed from a dict of losses; ``str`` gives ``name val (avg)`` pairs."""
+
+    def __init__(self, delimiter=" "):
+        self.meters = defaultdict(AverageMeter)
+        self.delimiter = delimiter
+
+    def update(self, input_dict):
+        if input_dict is None:
+            return
+        if not isinstance(input_dict, dict):
+            raise TypeError(
+                f"MetricMeter.update() takes a dict of name -> value, got {type(input_dict).__name__}"
+            )
+        for k, v in input_dict.items():
+            if isinstance(v, torch.Tensor):
+                v = v.item()
+            self.meters[k].update(v)
+
+    def __str__(self):
+        return self.delimiter.join(f"{name} {m.val:.4f} ({m.avg:.4f})" for name, m in self.meters.items())
