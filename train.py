@@ -20,8 +20,6 @@ import importlib.util
 import os
 import sys
 
-import torch
-
 EXTRA_MODULES_ENV = "SHIPCLIP_EXTRA_MODULES"
 
 
@@ -114,7 +112,11 @@ def _import_extra(entry):
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
         return module
     try:
         return importlib.import_module(entry)
@@ -153,6 +155,8 @@ def _check_eval_args(args):
 
 
 def main(args):
+    import torch
+
     from shipclip.backend import (build_trainer, collect_env_info, engine_description, set_random_seed,
                                   setup_logger)
 

@@ -14,7 +14,7 @@ if __name__ != "shipclip.datasets":
 
 import importlib
 
-__all__ = ["DATASETS", "CONFIG_KEYS", "load_dataset_class"]
+__all__ = ["DATASETS", "CONFIG_KEYS", "COOP_DATASETS", "IMAGENET_VARIANTS", "GZSL_DATASETS", "load_dataset_class"]
 
 # Registry name (DATASET.NAME) -> "module:Class", imported lazily.
 DATASETS = {
@@ -61,6 +61,13 @@ CONFIG_KEYS = {
     "gzsl_sun": "GZSL_SUN",
     "toyworld": "ToyWorld",
 }
+
+# Groups by protocol: the 11 base-to-new / cross-dataset benchmarks, the 4 test-only ImageNet
+# variants (domain generalisation), the 3 generalized zero-shot benchmarks.
+COOP_DATASETS = ("ImageNet", "Caltech101", "OxfordPets", "StanfordCars", "OxfordFlowers", "Food101",
+                 "FGVCAircraft", "SUN397", "DescribableTextures", "EuroSAT", "UCF101")
+IMAGENET_VARIANTS = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
+GZSL_DATASETS = ("GZSL_CUB", "GZSL_AWA2", "GZSL_SUN")
 
 
 def load_dataset_class(name):

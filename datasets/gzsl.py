@@ -32,7 +32,7 @@ from collections import defaultdict
 from shipclip.backend import DatasetBase
 
 from .benchmark import BenchmarkDataset
-from .layout import DatasetLayoutError, docs_hint, make_datum, relabel, relative_path, require_dir, require_file
+from .layout import docs_hint, make_datum, relabel, relative_path, require_dir, require_file
 from .matfiles import load_mat, mat_int, mat_list, mat_str
 from .subsample import check_subsample
 from .templates import CUSTOM_TEMPLATES

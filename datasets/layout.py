@@ -90,8 +90,8 @@ def relabel(item, label):
 def relative_path(impath, prefix):
     """``impath`` relative to ``prefix`` with forward slashes (the split-file convention)."""
     head = prefix.rstrip(os.sep) + os.sep
-    if impath.startswith(head):  # the common case, without relpath's normalisation cost
-        rel = impath[len(head):]
+    if impath.startswith(head) and os.sep + "." not in impath[len(head) - 1:]:
+        rel = impath[len(head):]  # the common case, without relpath's normalisation cost
     else:
         rel = os.path.relpath(impath, prefix)
         if rel == os.pardir or rel.startswith(os.pardir + os.sep):

@@ -6,7 +6,6 @@ to the dataset's image folder. Generating a split draws from python's global ``r
 CoOp does), so published results use the released split files, never regenerated ones.
 """
 import hashlib
-import json
 import os
 import random
 from collections import defaultdict
@@ -121,16 +120,20 @@ def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=
 
 
 def split_fingerprint(path_prefix, *lists):
-    """SHA-256 of the lists (relative paths, labels, class names, in order).
+    """SHA-256 of the lists (relative paths, labels, class names, in order; None for no list).
 
     Keys the few-shot cache: the picks depend on exactly this content and order, and relative
     paths keep the key stable when the data root moves.
     """
     digest = hashlib.sha256()
     for items in lists:
-        payload = [] if items is None else _triples(items, path_prefix)
-        digest.update(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\x00")
+        if items is None:
+            digest.update(b"\x01none\x01")
+            continue
+        for item in items:
+            rel = relative_path(item.impath, path_prefix)
+            digest.update(f"{rel}\x00{int(item.label)}\x00{item.classname}\n".encode("utf-8"))
+        digest.update(b"\x01end\x01")
     return digest.hexdigest()
 
 

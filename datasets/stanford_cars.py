@@ -31,8 +31,10 @@ class StanfordCars(SplitDataset):
 
     def generate_split(self):
         meta = os.path.join(self.dataset_dir, "devkit", "cars_meta.mat")
-        trainval = self.read_annotations("cars_train", os.path.join(self.dataset_dir, "devkit", "cars_train_annos.mat"), meta)
-        test = self.read_annotations("cars_test", os.path.join(self.dataset_dir, "cars_test_annos_withlabels.mat"), meta)
+        train_annos = os.path.join(self.dataset_dir, "devkit", "cars_train_annos.mat")
+        test_annos = os.path.join(self.dataset_dir, "cars_test_annos_withlabels.mat")
+        trainval = self.read_annotations("cars_train", train_annos, meta)
+        test = self.read_annotations("cars_test", test_annos, meta)
         train, val = split_trainval(trainval)
         return train, val, test
 

@@ -43,7 +43,8 @@ class SUN397(SplitDataset):
                     continue
                 category = os.path.dirname(imname)
                 if category not in cname2lab:
-                    raise ValueError(f'"{path}" lists "{line.strip()}", whose class "{category}" is not in ClassName.txt.')
+                    raise ValueError(
+                        f'"{path}" lists "{line.strip()}", whose class "{category}" is not in ClassName.txt.')
                 items.append(make_datum(os.path.join(self.image_dir, imname), cname2lab[category],
                                         sun_classname(category), path, self.docs_section))
         return items

@@ -119,7 +119,12 @@ dataset_yaml() {
 
 # run_state DIR -> "finished" or "unfinished"
 run_state() {
-    local state
+    local state logs
+    logs=("$1"/log.txt*)
+    if [[ ! -f $1/results.json && ! -e ${logs[0]} ]]; then
+        echo unfinished  # nothing recorded yet: no need to ask python
+        return 0
+    fi
     state=$("$PYTHON" - "$1" "$SHIP_REPO_ROOT" <<'PY'
 import sys
 sys.path.append(sys.argv[2])

@@ -127,7 +127,8 @@ def render_csv(summary):
             "variant": method.get("variant", ""), "trainer": method.get("trainer", ""),
             "config": method.get("config", ""), "shots": "" if method.get("shots") is None else method["shots"],
             "metric": metric, "mean": "" if stat["mean"] is None else repr(stat["mean"]),
-            "std": "" if stat.get("std") is None else repr(stat["std"]), "n": "" if stat.get("n") is None else stat["n"],
+            "std": "" if stat.get("std") is None else repr(stat["std"]),
+            "n": "" if stat.get("n") is None else stat["n"],
             "seeds": " ".join(str(s) for s in stat.get("seeds", [])), "complete": stat["complete"],
         })
 
@@ -152,59 +153,64 @@ def render_json(summary):
     return json.dumps(summary, indent=2) + "\n"
 
 
+def _bar_panel(ax, table, metric):
+    """Grouped bars: one group per table row (dataset), one bar per method, std as error bar."""
+    methods, labels = table["methods"], [r["dataset"] for r in table["rows"]]
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        means, errs = [], []
+        for r in table["rows"]:
+            stat = r["cells"].get(m["key"], {}).get(metric)
+            means.append(float("nan") if not stat or stat["mean"] is None else stat["mean"])
+            errs.append(stat["std"] if stat and stat.get("std") is not None else 0.0)
+        xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, means, width, yerr=errs, capsize=2, label=m["label"])
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right")
+
+
+def _shots_panel(ax, table):
+    """Few-shot: accuracy against shots per method, on the Average row (else the only dataset)."""
+    row = next((r for r in table["rows"] if r["kind"] == "average"), table["rows"][0])
+    for m in table["methods"]:
+        cell = row["cells"].get(m["key"], {})
+        points = sorted((int(k.split("-")[0]), v["mean"]) for k, v in cell.items() if v["mean"] is not None)
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=m["label"])
+    ax.set_xlabel("shots per class")
+    return row["dataset"]
+
+
 def plot_summary(summary, path):
-    """Bar chart per protocol and metric (datasets on x, one bar per method; few-shot: lines)."""
+    """One figure row per protocol: bars per metric (Base/New/H, U/S/H, Acc); few-shot as lines."""
     try:
         import matplotlib
     except ImportError:
         raise SystemExit("--plot needs matplotlib, which is not installed: pip install matplotlib "
-                         "(or pip install -e '.[plot]'). The tables above are complete without it.") from None
+                         "(or pip install -e '.[plot]'). The tables are complete without it.") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = []  # (title, table, metrics)
-    for table in summary["tables"]:
-        if table["layout"] != "wide" or not table["rows"]:
-            continue
-        if table["protocol"] == "fewshot":
-            panels.append((TITLES["fewshot"].split(" (")[0], table, None))
-        else:
-            for metric in table["metrics"]:
-                panels.append((f"{table['protocol']}: {metric}", table, metric))
-    if not panels:
+    tables = [t for t in summary["tables"] if t["layout"] == "wide" and t["rows"]]
+    if not tables:
         raise SystemExit("Nothing to plot: no base2new / ablation / xd / gzsl / fewshot table was found.")
-    n_rows_max = max(len(t["rows"]) for _, t, _ in panels)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.9 * n_rows_max + 3), 3.2 * len(panels)),
+    panels = [[None] if t["protocol"] == "fewshot" else t["metrics"] for t in tables]
+    ncols = max(len(p) for p in panels)
+    n_bars = max(len(t["rows"]) * max(1, len(t["methods"])) for t in tables)
+    fig, axes = plt.subplots(len(tables), ncols, figsize=(ncols * max(4.0, 0.35 * n_bars + 2), 3.6 * len(tables)),
                              squeeze=False)
-    for ax, (title, table, metric) in zip(axes[:, 0], panels):
-        methods = table["methods"]
-        if metric is None:  # few-shot: accuracy against shots, one line per method (Average row, else first row)
-            row = next((r for r in table["rows"] if r["kind"] == "average"), table["rows"][0])
-            for m in methods:
-                cell = row["cells"].get(m["key"], {})
-                pts = [(int(k.split("-")[0]), v["mean"]) for k, v in cell.items() if v["mean"] is not None]
-                if pts:
-                    pts.sort()
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m["label"])
-            ax.set_xlabel("shots per class")
-            ax.set_title(f"{title} ({row['dataset']})")
-        else:
-            labels = [r["dataset"] for r in table["rows"]]
-            width = 0.8 / max(1, len(methods))
-            for i, m in enumerate(methods):
-                means, errs = [], []
-                for r in table["rows"]:
-                    stat = r["cells"].get(m["key"], {}).get(metric)
-                    means.append(float("nan") if not stat or stat["mean"] is None else stat["mean"])
-                    errs.append(stat["std"] if stat and stat.get("std") is not None else 0.0)
-                xs = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(labels))]
-                ax.bar(xs, means, width, yerr=errs, capsize=2, label=m["label"])
-            ax.set_xticks(range(len(labels)))
-            ax.set_xticklabels(labels, rotation=30, ha="right")
-            ax.set_title(title)
-        ax.set_ylabel("accuracy (%)")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+    for table, metrics, ax_row in zip(tables, panels, axes):
+        for ax, metric in zip(ax_row, metrics):
+            if metric is None:
+                ax.set_title(f"{table['protocol']}: accuracy ({_shots_panel(ax, table)})")
+            else:
+                _bar_panel(ax, table, metric)
+                ax.set_title(f"{table['protocol']}: {metric}")
+            ax.set_ylabel("accuracy (%)")
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(fontsize="small")
+        for ax in ax_row[len(metrics):]:
+            ax.axis("off")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -257,14 +263,14 @@ def main(argv=None):
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
         print(renderers["table"](summary))
-        print(f"Wrote {fmt} to {args.out}")
+        print(f"Wrote {fmt} to {args.out}", file=sys.stderr)
     else:
         print(text, end="" if text.endswith("\n") else "\n")
         if fmt in ("csv", "json"):
             for line in summary["missing"]:
                 print(f"missing: {line}", file=sys.stderr)
     if args.plot:
-        print(f"Wrote plot to {plot_summary(summary, args.plot)}")
+        print(f"Wrote plot to {plot_summary(summary, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -643,7 +643,7 @@ def _average(cells, datasets, metric_names, method_label, table_name, missing, h
 def _table_base2new(protocol, records, seeds, missing):
     """Base / New / H per dataset and method; the average row is H of the averaged Base and New."""
     expected = _expected_seeds(records, seeds)
-    acc = defaultdict(lambda: {"train_base": {}, "test_new": {}})  # (method key, dataset) -> role -> seed -> acc
+    acc = {}  # (method key, dataset) -> role -> seed -> accuracy (pairs with only unfinished runs stay empty)
     method_keys, datasets = set(), set()
     paths = {}
     for r in records:
@@ -651,9 +651,9 @@ def _table_base2new(protocol, records, seeds, missing):
         method_keys.add(key)
         datasets.add(r["dataset"])
         paths[(key, r["dataset"], r["role"], r["seed"])] = r["path"]
-        acc[(key, r["dataset"])]  # noqa: B018  (a pair with only unfinished runs still gets a cell)
+        roles = acc.setdefault((key, r["dataset"]), {"train_base": {}, "test_new": {}})
         if r["finished"]:
-            acc[(key, r["dataset"])][r["role"]][r["seed"]] = r["metrics"]["accuracy"]
+            roles[r["role"]][r["seed"]] = r["metrics"]["accuracy"]
     methods = _methods(method_keys)
     datasets = sorted(datasets, key=_dataset_sort_key)
     rows, per_method = [], defaultdict(dict)
@@ -691,14 +691,14 @@ def _table_base2new(protocol, records, seeds, missing):
 def _table_gzsl(records, seeds, missing):
     """U / S / H per dataset and method from the joint evaluations (H of seed-averaged U and S)."""
     expected = _expected_seeds(records, seeds)
-    values = defaultdict(lambda: {"U": {}, "S": {}})
+    values = {}  # (method key, dataset) -> {"U": seed -> value, "S": seed -> value}
     trained = defaultdict(set)
     method_keys, datasets = set(), set()
     for r in records:
         key = ("", r["trainer"], r["config"], r["shots"])
         method_keys.add(key)
         datasets.add(r["dataset"])
-        values[(key, r["dataset"])]  # noqa: B018  (a method/dataset pair with only unfinished runs still gets a row)
+        got = values.setdefault((key, r["dataset"]), {"U": {}, "S": {}})
         if not r["finished"]:
             continue
         if r["role"] == "train_seen":
@@ -706,8 +706,8 @@ def _table_gzsl(records, seeds, missing):
         elif r["role"] == "test_joint":
             met = r["metrics"]
             if "seen" in met and "unseen" in met:
-                values[(key, r["dataset"])]["U"][r["seed"]] = met["unseen"]
-                values[(key, r["dataset"])]["S"][r["seed"]] = met["seen"]
+                got["U"][r["seed"]] = met["unseen"]
+                got["S"][r["seed"]] = met["seen"]
             else:
                 missing.append(f"gzsl {r['path']}: the joint evaluation has no seen/unseen metrics "
                                "(run it with TEST.JOINT True; Dassl logs carry only the overall accuracy)")
@@ -744,7 +744,7 @@ def _table_xd(records, seeds, missing):
     """Accuracy per target dataset (rows) and method; source accuracy and the two usual averages."""
     expected = _expected_seeds(records, seeds)
     source_acc = defaultdict(lambda: defaultdict(list))  # (method, source) -> seed -> accs (per target for SHIP)
-    target_acc = defaultdict(dict)  # (method, target) -> seed -> acc
+    target_acc = {}  # (method, target) -> seed -> acc
     method_keys, sources, targets = set(), set(), set()
     for r in records:
         key = ("", r["trainer"], r["config"], r["shots"])
@@ -755,9 +755,9 @@ def _table_xd(records, seeds, missing):
                 source_acc[(key, r["dataset"])][r["seed"]].append(r["metrics"]["accuracy"])
         else:
             targets.add(r["dataset"])
-            target_acc[(key, r["dataset"])]
+            got = target_acc.setdefault((key, r["dataset"]), {})
             if r["finished"]:
-                target_acc[(key, r["dataset"])][r["seed"]] = r["metrics"]["accuracy"]
+                got[r["seed"]] = r["metrics"]["accuracy"]
     methods = _methods(method_keys)
     rows = []
     for src in sorted(sources, key=_dataset_sort_key):
@@ -803,7 +803,7 @@ def _shot_label(shots):
 def _table_fewshot(records, seeds, missing):
     """Accuracy per dataset (rows), method and shot count (columns); 0 shots = zero-shot."""
     expected = _expected_seeds(records, seeds)
-    acc = defaultdict(dict)  # (method, dataset, shots) -> seed -> acc
+    acc = {}  # (method, dataset, shots) -> seed -> acc
     method_keys, datasets = set(), set()
     shots_of = defaultdict(set)
     for r in records:
@@ -811,9 +811,9 @@ def _table_fewshot(records, seeds, missing):
         method_keys.add(key)
         datasets.add(r["dataset"])
         shots_of[key].add(r["shots"])
-        acc[(key, r["dataset"], r["shots"])]
+        got = acc.setdefault((key, r["dataset"], r["shots"]), {})
         if r["finished"]:
-            acc[(key, r["dataset"], r["shots"])][r["seed"]] = r["metrics"]["accuracy"]
+            got[r["seed"]] = r["metrics"]["accuracy"]
     all_shots = sorted({s for v in shots_of.values() for s in v})
     learned = [s for s in all_shots if s > 0]
     methods = _methods(method_keys)

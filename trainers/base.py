@@ -490,7 +490,7 @@ class ClipTrainer(TrainerX):
                 self._model_epoch = checkpoint["epoch"]
             missing = [k for k in missing if k not in set(dropped)]
             if missing or unexpected:
-                raise KeyError(
+                raise RuntimeError(
                     f'Checkpoint "{path}" does not match {name}: missing keys {missing}, unexpected keys '
                     f"{list(unexpected)}. Was it saved by {type(self).__name__}?"
                 )

@@ -70,7 +70,7 @@ class CoCoOp(CoOp):
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(self.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
         updated = sorted(f"prompt_learner.{n}" for n, p in self.prompt_learner.named_parameters() if p.requires_grad)
-        print(f"Parameters to be updated: {set(updated)}")
+        print(f"Parameters to be updated: {{{', '.join(repr(n) for n in updated)}}}")
         self._class_prompts = {}
         self.optim = build_optimizer(self.prompt_learner, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)

@@ -165,8 +165,8 @@ class TipAdapter(ClipTrainer):
         self.tip.adapter.weight.requires_grad_(self.LEARNABLE_KEYS)
         self._clip_weights = {}
         self._values = {}
-        optim, sched = self.build_optimizer_for(self.tip)
-        self.register_model(self.MODEL_NAME, self.tip, optim, sched)
+        self.optim, self.sched = self.build_optimizer_for(self.tip)
+        self.register_model(self.MODEL_NAME, self.tip, self.optim, self.sched)
         print(f"Tip-Adapter templates ({self.cfg.TRAINER.TIP.TEMPLATES}): {list(self.templates())}")
 
     def build_optimizer_for(self, module):

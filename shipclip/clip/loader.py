@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import warnings
 import zipfile
 
 import torch
@@ -177,11 +178,12 @@ def _locate(name, resolved, tag, cache_dir):
     open_clip = _open_clip()
     cfg = _tag_cfg(resolved, tag)
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(resolved) or open_clip.list_pretrained_tags_by_model(_base_name(resolved))
+        tags = (open_clip.list_pretrained_tags_by_model(resolved)
+                or open_clip.list_pretrained_tags_by_model(_base_name(resolved)))
         raise ValueError(
             f"Unknown pretrained tag {tag!r} for backbone {name} (open_clip {resolved}). Known tags: "
-            f"{', '.join(tags) if tags else 'none'}. MODEL.BACKBONE.PRETRAINED may also be a path to a "
-            "weights file, or 'none' for random weights."
+            f"{', '.join(tags) if tags else '(open_clip lists none for this backbone)'}. "
+            "MODEL.BACKBONE.PRETRAINED may also be a path to a weights file, or 'none' for random weights."
         )
     searched = []
     candidates = []
@@ -267,8 +269,6 @@ def read_clip_state_dict(path):
     Returns ``(state_dict, info)`` with ``info = {"format": "jit"|"state_dict"|"safetensors",
     "openai_metadata": bool}``. OpenAI's metadata entries (``input_resolution``, ...) are removed.
     """
-    import warnings
-
     path = str(path)
     fmt = "safetensors" if path.endswith(".safetensors") else ("jit" if _is_torchscript(path) else "state_dict")
     try:
@@ -472,9 +472,6 @@ def _resolve_source(name, resolved, pretrained, cache_dir, allow_download):
                 "or use an open_clip pretrained tag such as 'openai', or 'none' for random weights."
             )
         return dict(kind="file", path=path, tag=None, what=path)
-    if resolved.startswith("local-dir:"):
-        raise ValueError(f"Backbone {name}: a 'local-dir:' backbone loads the weights of its folder; "
-                         f"MODEL.BACKBONE.PRETRAINED={value!r} cannot apply (use 'none' or leave the default).")
     path, searched = _locate(name, resolved, value, cache_dir)
     if path is None:
         if not _download_allowed(allow_download):
@@ -564,20 +561,27 @@ def _load_from_source(name, resolved, source, precision, quick_gelu, model_kwarg
 
 
 def _load_local_dir(name, resolved, pretrained, precision, quick_gelu, model_kwargs):
+    """``local-dir:`` folders (open_clip_config.json + weights) are read by open_clip itself.
+
+    ``pretrained`` only chooses between the folder's weights (a tag such as the default
+    ``openai``) and random weights (``none``); a file path cannot apply here.
+    """
     folder = resolved[len("local-dir:"):]
-    found = [f for f in sorted(os.listdir(folder)) if f.endswith((".safetensors", ".bin", ".pth"))] \
-        if os.path.isdir(folder) else []
-    if not found:
-        raise FileNotFoundError(f"Backbone {name}: no weights (*.safetensors, *.bin, *.pth) in {folder}.")
-    if str(pretrained).strip().lower() not in NO_WEIGHTS + ("openai",):
+    random_init = str(pretrained).strip().lower() in NO_WEIGHTS or pretrained is None or pretrained is False
+    if not random_init and _looks_like_path(str(pretrained)):
         raise ValueError(f"Backbone {name}: a 'local-dir:' backbone loads the weights of its folder; "
-                         f"MODEL.BACKBONE.PRETRAINED={pretrained!r} cannot apply.")
-    kwargs = dict(model_kwargs)
-    if quick_gelu is not None:
-        kwargs["force_quick_gelu"] = bool(quick_gelu)
-    model = _open_clip().create_model(resolved, precision=precision, device="cpu", **kwargs)
-    info = dict(name=str(name), open_clip_name=resolved, weights=os.path.join(folder, found[0]),
-                quick_gelu=uses_quick_gelu(model), precision=precision, quick_gelu_reason="model config")
+                         f"MODEL.BACKBONE.PRETRAINED={pretrained!r} cannot apply (use 'none' or a tag).")
+    found = sorted(f for f in os.listdir(folder) if f.endswith((".safetensors", ".bin", ".pth"))) \
+        if os.path.isdir(folder) else []
+    if not random_init and not found:
+        raise FileNotFoundError(
+            f"Backbone {name}: no weights (*.safetensors, *.bin, *.pth) in {folder}; put the checkpoint "
+            "next to open_clip_config.json, or use MODEL.BACKBONE.PRETRAINED none."
+        )
+    model = _create(resolved, precision, quick_gelu, dict(model_kwargs, load_weights=not random_init))
+    weights = "random init (pretrained=none)" if random_init else os.path.join(folder, found[0])
+    info = dict(name=str(name), open_clip_name=resolved, weights=weights, quick_gelu=uses_quick_gelu(model),
+                precision=precision, quick_gelu_reason="requested" if quick_gelu is not None else "model config")
     return model, info
 
 
@@ -604,7 +608,9 @@ def _image_size(model):
     size = model.visual.image_size
     if isinstance(size, (tuple, list)):
         if len(set(int(s) for s in size)) != 1:
-            raise ValueError(f"Backbone image size {tuple(size)} is not square; CoOp-style pipelines need square inputs.")
+            raise ValueError(
+                f"Backbone image size {tuple(size)} is not square; CoOp-style pipelines need square inputs."
+            )
         size = size[0]
     return int(size)
 

@@ -82,7 +82,8 @@ class ClassPrompts(nn.Module):
                 n = lens[i]
                 cls_tok, rest = suffix[i:i + 1, :n], suffix[i:i + 1, n:]
                 if self.position == "middle":
-                    pieces.append(torch.cat([prefix[i:i + 1], ctx[i:i + 1, :half], cls_tok, ctx[i:i + 1, half:], rest], dim=1))
+                    pieces.append(torch.cat(
+                        [prefix[i:i + 1], ctx[i:i + 1, :half], cls_tok, ctx[i:i + 1, half:], rest], dim=1))
                 else:  # front
                     pieces.append(torch.cat([prefix[i:i + 1], cls_tok, ctx[i:i + 1], rest], dim=1))
             prompts = torch.cat(pieces, dim=0)

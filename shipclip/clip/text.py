@@ -40,7 +40,10 @@ class TextEncoder(nn.Module):
         self.positional_embedding = t.positional_embedding
         self.ln_final = t.ln_final
         self.text_projection = t.text_projection
-        self.register_buffer("attn_mask", t.attn_mask, persistent=False) if t.attn_mask is not None else setattr(self, "attn_mask", None)
+        if t.attn_mask is not None:
+            self.register_buffer("attn_mask", t.attn_mask, persistent=False)
+        else:
+            self.attn_mask = None  # bidirectional tower (no causal mask)
         self.pool_type = getattr(t, "text_pool_type", getattr(t, "pool_type", "argmax"))
         self.eos_token_id = getattr(t, "text_eos_id", None)
         if self.pool_type not in ("argmax", "eos"):
@@ -64,7 +67,9 @@ class TextEncoder(nn.Module):
 
     @property
     def dtype(self):
-        return self.transformer.get_cast_dtype() if hasattr(self.transformer, "get_cast_dtype") else self.token_embedding.weight.dtype
+        if hasattr(self.transformer, "get_cast_dtype"):
+            return self.transformer.get_cast_dtype()
+        return self.token_embedding.weight.dtype
 
     @torch.no_grad()
     def embed(self, tokenized):
@@ -81,7 +86,10 @@ class TextEncoder(nn.Module):
         """Encode prompt embeddings; ``length`` may be passed to skip recomputing the truncation."""
         dtype = self.dtype
         eot = eot_positions(tokenized, self.pool_type, self.eos_token_id).to(prompts.device)
-        L = int(length) if length is not None else (self.sequence_length(tokenized) if self.truncate else prompts.shape[1])
+        if length is not None:
+            L = int(length)
+        else:
+            L = self.sequence_length(tokenized) if self.truncate else prompts.shape[1]
         L = min(L, prompts.shape[1])
         x = prompts[:, :L].to(dtype) + self.positional_embedding[:L].to(dtype)
         mask = self.attn_mask[:L, :L] if self.attn_mask is not None else None

@@ -1,5 +1,4 @@
 """Top-k accuracy in percent, as Dassl's ``compute_accuracy``."""
-import torch
 
 __all__ = ["compute_accuracy"]
 

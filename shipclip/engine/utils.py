@@ -76,7 +76,10 @@ def setup_logger(output=None):
     else:
         fpath = os.path.join(output, "log.txt")
     if os.path.exists(fpath):
-        fpath += time.strftime("-%Y-%m-%d-%H-%M-%S")
+        stamped = fpath + time.strftime("-%Y-%m-%d-%H-%M-%S")
+        fpath, n = stamped, 1
+        while os.path.exists(fpath):  # two runs started within the same second
+            fpath, n = f"{stamped}-{n}", n + 1
     parent = os.path.dirname(fpath)
     if parent:
         mkdir_if_missing(parent)

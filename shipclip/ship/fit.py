@@ -85,6 +85,7 @@ def fit_generator(generator, features, labels, epochs=50, lr=1e-3, batch_size=25
     history = []
     generator.train()
     bar = tqdm(total=epochs * steps, desc=STAGE, disable=not progress, leave=False, dynamic_ncols=True)
+    emit = bar.write if (progress and log is print) else log  # keep log lines off the bar's line
     try:
         for epoch in range(1, epochs + 1):
             order = torch.randperm(n, generator=shuffle_rng).to(device)
@@ -108,9 +109,9 @@ def fit_generator(generator, features, labels, epochs=50, lr=1e-3, batch_size=25
                 bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
             means = {k: sums[k] / n for k in LOSS_TERMS}
             history.append(means)
-            if log is not None:
-                log(f"{STAGE}: epoch {epoch}/{epochs} loss {means['loss']:.4f} "
-                    f"recon {means['recon']:.4f} kl {means['kl']:.4f}")
+            if emit is not None:
+                emit(f"{STAGE}: epoch {epoch}/{epochs} loss {means['loss']:.4g} "
+                     f"recon {means['recon']:.4g} kl {means['kl']:.4g}")
     finally:
         bar.close()
     generator.eval()

@@ -65,7 +65,8 @@ def synthesize(generator, classnames_or_indices, n_per_class, seed=None, batch_s
     """``n_per_class`` features per class, class-major order.
 
     Returns ``(features [C * n, D] L2-normalised, labels [C * n])`` on the generator's device.
-    The latents are drawn once for all rows, so results do not depend on ``batch_size``.
+    The latents are drawn once for all rows from a CPU generator seeded with ``seed``, so results
+    depend neither on ``batch_size`` nor on the device (up to float rounding).
     """
     n_per_class = int(n_per_class)
     if n_per_class < 0:
@@ -76,8 +77,8 @@ def synthesize(generator, classnames_or_indices, n_per_class, seed=None, batch_s
     device = generator.device
     rows = positions.repeat_interleave(n_per_class)
     labels = reported.repeat_interleave(n_per_class).to(device)
-    rng = make_rng(seed, device)
-    z = torch.randn((rows.shape[0], generator.latent_dim), generator=rng, device=device)
+    rng = make_rng(seed)  # latents drawn on the CPU: the same seed gives the same latents on any device
+    z = torch.randn((rows.shape[0], generator.latent_dim), generator=rng).to(device)
     feats = [generator.decode(z[s:s + batch_size], rows[s:s + batch_size], classnames=names)
              for s in range(0, rows.shape[0], int(batch_size))]
     feats = torch.cat(feats) if feats else torch.empty(0, generator.embed_dim, device=device)

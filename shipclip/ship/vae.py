@@ -151,6 +151,11 @@ class FeatureVAE(nn.Module):
     def device(self):
         return self.encoder.fc.weight.device
 
+    @property
+    def dtype(self):
+        """dtype of the generator's own layers (CLIP's tower casts for itself)."""
+        return self.encoder.fc.weight.dtype
+
     def _apply(self, fn, recurse=True):
         super()._apply(fn, recurse)
         self.text_encoder._apply(fn)
@@ -216,7 +221,7 @@ class FeatureVAE(nn.Module):
                 f"Generator input features must be [N, {self.embed_dim}] (the CLIP model's embed dim), got "
                 f"{list(x.shape)}. Encode images with the same CLIP model the generator was built on."
             )
-        return F.normalize(x.to(self.device, torch.float32), dim=-1)
+        return F.normalize(x.to(self.device, self.dtype), dim=-1)
 
     def _check_labels(self, labels, n_cls, rows=None):
         labels = torch.as_tensor(labels, dtype=torch.long, device=self.device).reshape(-1)
@@ -238,8 +243,8 @@ class FeatureVAE(nn.Module):
         """L2-normalised features [B, D] for latents ``z`` [B, L] and labels into the class list."""
         cond, n_cls = self._condition(classnames)
         labels = self._check_labels(labels, n_cls, rows=z.shape[0])
-        out = self._decode(z.to(self.device, torch.float32), labels, cond)
-        return F.normalize(out.float(), dim=-1)
+        out = self._decode(z.to(self.device, self.dtype), labels, cond)
+        return F.normalize(out.to(self.dtype), dim=-1)
 
     def sample(self, labels, classnames=None, rng=None):
         """Synthesize one feature per label: ``z ~ N(0, I)`` (from ``rng``), then decode. Encoder unused."""

@@ -160,6 +160,28 @@ def test_openai_layout_fp16_state_dict(workdir):
     assert all(torch.equal(got[k], expected[k]) for k in expected)
 
 
+def test_clip_layout_weights_load_into_custom_text_tower(vit, vit_json, workdir):
+    path = save_tiny_checkpoint(vit, workdir / "for-custom-text.pt")
+    custom = load_clip(vit_json, pretrained=str(path), force_custom_text=True)
+    assert hasattr(custom, "text") and not hasattr(custom, "token_embedding")
+    images, tokens = _inputs(vit)
+    for a, b in zip(_features(custom, images, tokens), _features(vit, images, tokens)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_local_dir_backbone(vit, workdir, tmp_path):
+    folder = tmp_path / "tiny-local"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": tiny_config("vit")}))
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        load_clip(f"local-dir:{folder}")
+    save_tiny_checkpoint(vit, folder / "open_clip_model.safetensors")
+    loaded = load_clip(f"local-dir:{folder}")
+    assert _same_weights(loaded, vit) and not loaded.training
+    assert not any(p.requires_grad for p in loaded.parameters())
+    assert not _same_weights(load_clip(f"local-dir:{folder}", pretrained="none"), vit)
+
+
 def test_missing_weights_file(vit_json, tmp_path):
     missing = tmp_path / "nowhere" / "ViT-B-16.pt"
     with pytest.raises(FileNotFoundError, match=str(missing)):
@@ -231,6 +253,31 @@ def test_openai_tag_uses_clip_folder_file(vit, tmp_path, monkeypatch):
     save_tiny_checkpoint(vit, clip_dir / "ViT-B-16.pt", fmt="jit")
     with pytest.raises(ValueError, match=r"ViT-B/16.*ViT-B-16\.pt: wrong architecture.*shipclip-tiny-vit"):
         load_clip("ViT-B/16", pretrained="openai")
+
+
+def test_downloads_only_when_allowed(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SHIPCLIP_ALLOW_DOWNLOAD", raising=False)
+    calls = []
+
+    def fake_download(cfg, cache_dir=None):
+        calls.append((cfg["hf_hub"], cache_dir))
+        raise ConnectionError("no network in tests")
+
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", fake_download)
+    hub = str(tmp_path / "hub")
+    with pytest.raises(FileNotFoundError, match="SHIPCLIP_ALLOW_DOWNLOAD=1"):
+        load_clip("ViT-B/32", pretrained="openai", cache_dir=hub)
+    assert calls == []
+    monkeypatch.setenv("SHIPCLIP_ALLOW_DOWNLOAD", "1")
+    with pytest.raises(ConnectionError):
+        load_clip("ViT-B/32", pretrained="openai", cache_dir=hub)
+    assert calls == [("timm/vit_base_patch32_clip_224.openai/", hub)]
+
+
+def test_invalid_load_precision(vit_json):
+    with pytest.raises(ValueError, match="precision.*amp"):
+        load_clip(vit_json, pretrained="none", precision="amp")
 
 
 OFFLINE_SCRIPT = textwrap.dedent("""

@@ -1,6 +1,7 @@
-"""Fixtures for the dataset tests: configs, registration, reading lists back as triples.
+"""Fixtures for the dataset tests: building through the registry, lists as triples, CoOp's draw.
 
 The fake datasets themselves are written by ``shipclip.datasets.fake`` (tiny, real layouts).
+Helpers are fixtures (not imports) so these tests do not depend on pytest's import mode.
 """
 import os
 import random
@@ -11,23 +12,14 @@ from shipclip.backend import DATASET_REGISTRY, build_dataset
 from shipclip.config import get_cfg
 from shipclip.datasets import load_dataset_class
 
-COOP_NAMES = ("ImageNet", "Caltech101", "OxfordPets", "StanfordCars", "OxfordFlowers", "Food101", "FGVCAircraft",
-              "SUN397", "DescribableTextures", "EuroSAT", "UCF101")
-VARIANT_NAMES = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
-GZSL_NAMES = ("GZSL_CUB", "GZSL_AWA2", "GZSL_SUN")
-ALL_NAMES = COOP_NAMES + VARIANT_NAMES + GZSL_NAMES
-# Datasets with a split JSON that can also be generated from raw annotations.
-GENERATED_NAMES = ("Caltech101", "OxfordPets", "StanfordCars", "OxfordFlowers", "Food101", "SUN397",
-                   "DescribableTextures", "EuroSAT", "UCF101")
 
-
-def register_if_absent(name):
+def _register_if_absent(name):
     """Register dataset ``name`` in the backend registry unless it is there already."""
     if name not in DATASET_REGISTRY.registered_names():
         DATASET_REGISTRY.register(load_dataset_class(name))
 
 
-def make_cfg(root, name, num_shots=-1, seed=1, subsample="all"):
+def _make_cfg(root, name, num_shots=-1, seed=1, subsample="all"):
     cfg = get_cfg()
     cfg.DATASET.NAME = name
     cfg.DATASET.ROOT = str(root)
@@ -38,22 +30,22 @@ def make_cfg(root, name, num_shots=-1, seed=1, subsample="all"):
     return cfg
 
 
-def build(root, name, num_shots=-1, seed=1, subsample="all", reseed=True):
+def _build(root, name, num_shots=-1, seed=1, subsample="all", reseed=True):
     """Build through the registry as train.py does (python ``random`` seeded first, like set_random_seed)."""
-    register_if_absent(name)
+    _register_if_absent(name)
     if reseed and seed >= 0:
         random.seed(seed)
-    return build_dataset(make_cfg(root, name, num_shots, seed, subsample))
+    return build_dataset(_make_cfg(root, name, num_shots, seed, subsample))
 
 
-def triples(items, image_dir):
+def _triples(items, image_dir):
     """``(relative path, label, class name)`` of each item, in order."""
     return [(os.path.relpath(x.impath, image_dir).replace(os.sep, "/"), x.label, x.classname) for x in items]
 
 
-def coop_reference_fewshot(train, val, num_shots, seed):
-    """CoOp's few-shot draw, written out independently: seed, then per label (first-appearance order)
-    ``random.sample``; train with K shots, then val with min(K, 4) from the same stream."""
+def _coop_fewshot(train, val, num_shots, seed):
+    """CoOp's few-shot draw on triples, written out independently: seed; per label in first-appearance
+    order ``random.sample`` (all items when fewer); train with K, then val with min(K, 4), one stream."""
     random.seed(seed)
 
     def draw(items, k):
@@ -73,3 +65,28 @@ def coop_reference_fewshot(train, val, num_shots, seed):
 @pytest.fixture
 def root(tmp_path):
     return tmp_path / "data"
+
+
+@pytest.fixture
+def build():
+    return _build
+
+
+@pytest.fixture
+def make_cfg():
+    return _make_cfg
+
+
+@pytest.fixture
+def register():
+    return _register_if_absent
+
+
+@pytest.fixture
+def as_triples():
+    return _triples
+
+
+@pytest.fixture
+def coop_fewshot():
+    return _coop_fewshot

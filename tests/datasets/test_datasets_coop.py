@@ -1,26 +1,29 @@
 """The CoOp benchmarks and ImageNet variants read their real layouts back exactly."""
+import importlib
 import os
+import sys
 
 import pytest
 import yaml
 
-from conftest import ALL_NAMES, COOP_NAMES, VARIANT_NAMES, build, register_if_absent, triples
 from shipclip import backend
-from shipclip.datasets import CONFIG_KEYS, DATASETS, load_dataset_class
+from shipclip.datasets import (CONFIG_KEYS, COOP_DATASETS, DATASETS, GZSL_DATASETS, IMAGENET_VARIANTS,
+                               load_dataset_class)
 from shipclip.datasets.fake import make_fake_dataset
 from shipclip.datasets.templates import CUSTOM_TEMPLATES
 
+ALL_NAMES = COOP_DATASETS + IMAGENET_VARIANTS + GZSL_DATASETS
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("name", COOP_NAMES)
-def test_split_read_back_exactly(root, name):
+@pytest.mark.parametrize("name", COOP_DATASETS)
+def test_split_read_back_exactly(root, name, build, as_triples):
     fake = make_fake_dataset(name, root, num_classes=5)
     ds = build(root, name)
     assert ds.image_dir == fake.image_dir
-    assert triples(ds.train_x, fake.image_dir) == fake.splits["train"]
-    assert triples(ds.val, fake.image_dir) == fake.splits["val"]
-    assert triples(ds.test, fake.image_dir) == fake.splits["test"]
+    assert as_triples(ds.train_x, fake.image_dir) == fake.splits["train"]
+    assert as_triples(ds.val, fake.image_dir) == fake.splits["val"]
+    assert as_triples(ds.test, fake.image_dir) == fake.splits["test"]
     assert ds.classnames == fake.classnames == ds.all_classnames
     assert ds.num_classes == 5
     assert ds.lab2cname == dict(enumerate(fake.classnames))
@@ -30,18 +33,18 @@ def test_split_read_back_exactly(root, name):
     assert os.path.isdir(ds.dataset_dir) and ds.split_fewshot_dir == os.path.join(ds.dataset_dir, "split_fewshot")
 
 
-@pytest.mark.parametrize("name", VARIANT_NAMES)
-def test_variants_are_test_only(root, name):
+@pytest.mark.parametrize("name", IMAGENET_VARIANTS)
+def test_variants_are_test_only(root, name, build, as_triples):
     fake = make_fake_dataset(name, root, num_classes=4, counts=(2, 1, 1))
     ds = build(root, name, num_shots=2)  # shots do not apply to a test-only dataset
-    assert triples(ds.test, fake.image_dir) == fake.splits["test"]
+    assert as_triples(ds.test, fake.image_dir) == fake.splits["test"]
     assert ds.train_x == ds.test and ds.val is None
     assert len(ds.test) == 4 * 4
     assert ds.classnames == fake.classnames
     assert ds.template == "a photo of a {}."
 
 
-def test_imagenet_labels_follow_sorted_folders_not_file_order(root):
+def test_imagenet_labels_follow_sorted_folders_not_file_order(root, build):
     fake = make_fake_dataset("ImageNet", root, num_classes=4)
     with open(os.path.join(fake.dataset_dir, "classnames.txt")) as f:
         file_order = [line.split(" ", 1)[1].strip() for line in f][:4]
@@ -50,21 +53,21 @@ def test_imagenet_labels_follow_sorted_folders_not_file_order(root):
     assert ds.val == ds.test  # ImageNet validates on its test set, as in CoOp
 
 
-def test_imagenetv2_labels_follow_classnames_file_order(root):
+def test_imagenetv2_labels_follow_classnames_file_order(root, build):
     fake = make_fake_dataset("ImageNetV2", root, num_classes=4)
     with open(os.path.join(fake.dataset_dir, "classnames.txt")) as f:
         file_order = [line.split(" ", 1)[1].strip() for line in f]
     assert build(root, "ImageNetV2").classnames == file_order == fake.classnames
 
 
-def test_variant_falls_back_to_imagenet_classnames(root):
+def test_variant_falls_back_to_imagenet_classnames(root, build):
     make_fake_dataset("ImageNet", root, num_classes=3)
     fake = make_fake_dataset("ImageNetSketch", root, num_classes=3)
     os.remove(os.path.join(fake.dataset_dir, "classnames.txt"))
     assert build(root, "ImageNetSketch").classnames == fake.classnames
 
 
-def test_readme_in_imagenet_a_is_not_a_class(root):
+def test_readme_in_imagenet_a_is_not_a_class(root, build):
     fake = make_fake_dataset("ImageNetA", root, num_classes=3)
     assert os.path.isfile(os.path.join(fake.image_dir, "README.txt"))
     assert build(root, "ImageNetA").num_classes == 3
@@ -79,17 +82,33 @@ def test_dataset_yaml_names_registry_entry(key):
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
-def test_table_points_at_the_class_and_import_does_not_register(name):
-    before = set(backend.DATASET_REGISTRY.registered_names())
+def test_table_points_at_the_class(name, register):
     cls = load_dataset_class(name)
     assert cls.__name__ == name
-    assert set(backend.DATASET_REGISTRY.registered_names()) == before
     assert isinstance(cls.template, str) and cls.template.count("{}") == 1
-    register_if_absent(name)
+    register(name)
     assert backend.DATASET_REGISTRY.get(name) is cls
+
+
+def test_importing_dataset_modules_registers_nothing():
+    saved = {k: v for k, v in sys.modules.items() if k.startswith("shipclip.datasets.")}
+    before = set(backend.DATASET_REGISTRY.registered_names())
+    try:
+        for key in saved:
+            del sys.modules[key]
+        for target in DATASETS.values():
+            importlib.import_module(target.split(":")[0])  # a fresh first import of every module
+        assert set(backend.DATASET_REGISTRY.registered_names()) == before
+    finally:
+        for key in [k for k in sys.modules if k.startswith("shipclip.datasets.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+        for key, module in saved.items():  # the package attributes too, so every import path agrees
+            setattr(sys.modules["shipclip.datasets"], key.rsplit(".", 1)[1], module)
 
 
 def test_table_covers_toyworld_and_unknown_names_fail():
     assert DATASETS["ToyWorld"] == "shipclip.datasets.toyworld:ToyWorld"
+    assert load_dataset_class("ToyWorld").__name__ == "ToyWorld"
     with pytest.raises(KeyError, match="OxfordPets"):
         load_dataset_class("OxfordPet")

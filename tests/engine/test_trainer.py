@@ -183,6 +183,11 @@ def test_best_val_saves_and_deploys_best(tiny_cfg, builtin_components, capsys):
     for key, value in best["state_dict"].items():
         assert torch.equal(trainer.model.state_dict()[key], value)  # deployed = best
 
+    # A resumed run keeps comparing against the saved best, not against -inf.
+    resumed = builtin_components.trainer(tiny_cfg)
+    resumed.before_train()
+    assert resumed.start_epoch == 3 and resumed.best_result == best["val_result"]
+
 
 def test_load_model_epoch_and_tolerance(tiny_cfg, builtin_components, tmp_path, capsys):
     tiny_cfg.TRAIN.CHECKPOINT_FREQ = 1

@@ -33,10 +33,15 @@ def test_setup_logger_tees_and_never_overwrites(tmp_path, restore_stdout, capsys
     assert "first line" in capsys.readouterr().out
 
     path2 = setup_logger(str(out))
-    assert path2.startswith(str(out / "log.txt-")) and len(os.path.basename(path2)) == len("log.txt-2024-01-01-00-00-00")
+    assert path2.startswith(str(out / "log.txt-"))
+    assert len(os.path.basename(path2)) == len("log.txt-2024-01-01-00-00-00")
     print("second run")
     assert (out / "log.txt").read_text() == "first line\n"  # old log kept as is
     assert open(path2).read() == "second run\n"
+    path3 = setup_logger(str(out))
+    assert path3 not in (path, path2)
+    print("third run")
+    assert open(path2).read() == "second run\n" and open(path3).read() == "third run\n"
 
 
 def test_setup_logger_explicit_file(tmp_path, restore_stdout):
@@ -163,3 +168,14 @@ def test_metric_meter_format_and_type_check():
 def test_module_exports_exist():
     for name in utils.__all__:
         assert hasattr(utils, name), name
+
+
+def test_collect_env_info_survives_a_failing_report(monkeypatch):
+    import torch.utils.collect_env as collect_env
+
+    def broken():
+        raise FileNotFoundError("nvidia-smi")
+
+    monkeypatch.setattr(collect_env, "get_pretty_env_info", broken)
+    info = collect_env_info()
+    assert f"PyTorch version: {torch.__version__}" in info and "nvidia-smi" in info and "Pillow (" in info

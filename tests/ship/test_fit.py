@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from shipclip.ship import MLPGenerator, SHIPGenerator, encode_class_texts, fit_generator, synthesize
 
-TEXT = dict(context_length=77, vocab_size=49408, heads=2, layers=2)
+TEXT = dict(context_length=77, vocab_size=49408, layers=2)
 NAMES = ["dog", "cat", "golden retriever", "airliner", "tulip", "pizza"]
 SMALL = dict(enc_hidden=64, latent_dim=16, gen_hidden=64)
 
@@ -16,7 +16,7 @@ def tiny_vit():
     return open_clip.create_model(
         "ViT-B-16", pretrained=None, embed_dim=48, quick_gelu=True,
         vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16, head_width=16),
-        text_cfg=dict(TEXT, width=32),
+        text_cfg=dict(TEXT, width=64, heads=4),
     ).eval()
 
 
@@ -25,7 +25,7 @@ def tiny_rn():
     return open_clip.create_model(
         "RN50", pretrained=None, embed_dim=40, quick_gelu=True,
         vision_cfg=dict(image_size=32, layers=[1, 1, 1, 1], width=8),
-        text_cfg=dict(TEXT, width=24, layers=1),
+        text_cfg=dict(TEXT, width=32, heads=2),
     ).eval()
 
 
@@ -34,12 +34,13 @@ def tokenizer():
     return open_clip.get_tokenizer("ViT-B-16")
 
 
-def noisy(centers, per_class=20, noise=0.05, seed=0):
-    """Features scattered around one centre per class, and their labels."""
+def noisy(centers, per_class=20, spread=0.25, seed=0):
+    """Features scattered around one centre per class (noise a fraction of the closest centre gap)."""
+    gap = torch.cdist(centers, centers).fill_diagonal_(float("inf")).min()
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(centers.shape[0]).repeat_interleave(per_class)
-    x = F.normalize(centers[y] + noise * torch.randn(len(y), centers.shape[1], generator=g), dim=-1)
-    return x, y
+    eps = torch.randn(len(y), centers.shape[1], generator=g) * spread * gap / centers.shape[1] ** 0.5
+    return F.normalize(centers[y] + eps, dim=-1), y
 
 
 def class_similarity(gen, x, y, seed=1):
@@ -55,7 +56,9 @@ def test_prompt_generator_learns_class_conditional_features(build, tokenizer):
     """Targets near CLIP's own text features of each class: reachable through the text tower."""
     torch.manual_seed(0)
     gen = SHIPGenerator(build(), tokenizer, NAMES, **SMALL)
-    x, y = noisy(encode_class_texts(gen.text_encoder, tokenizer, NAMES))
+    centers = encode_class_texts(gen.text_encoder, tokenizer, NAMES)
+    assert (centers @ centers.T).fill_diagonal_(0).max() < 0.97, "the tiny model no longer separates the classes"
+    x, y = noisy(centers)
     lines = []
     hist = fit_generator(gen, x, y, epochs=15, lr=1e-2, batch_size=32, seed=0, log=lines.append, progress=False)
     assert len(hist) == 15 and len(lines) == 15

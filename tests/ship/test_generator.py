@@ -9,7 +9,7 @@ from shipclip.clip.text import TextEncoder
 from shipclip.config import extend_cfg
 from shipclip.ship import MLPGenerator, SHIPGenerator, build_generator_from_cfg, encode_class_texts, vae_loss
 
-TEXT = dict(context_length=77, vocab_size=49408, heads=2, layers=2)
+TEXT = dict(context_length=77, vocab_size=49408, layers=2)
 NAMES = ["dog", "cat", "golden_retriever", "airliner"]
 SMALL = dict(enc_hidden=32, latent_dim=8, gen_hidden=32)
 
@@ -19,7 +19,7 @@ def tiny_vit():
     return open_clip.create_model(
         "ViT-B-16", pretrained=None, embed_dim=48, quick_gelu=True,
         vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16, head_width=16),
-        text_cfg=dict(TEXT, width=32),
+        text_cfg=dict(TEXT, width=64, heads=4),
     ).eval()
 
 
@@ -28,7 +28,7 @@ def tiny_rn():
     return open_clip.create_model(
         "RN50", pretrained=None, embed_dim=40, quick_gelu=True,
         vision_cfg=dict(image_size=32, layers=[1, 1, 1, 1], width=8),
-        text_cfg=dict(TEXT, width=24, layers=1),
+        text_cfg=dict(TEXT, width=32, heads=2),
     ).eval()
 
 
@@ -239,3 +239,18 @@ def test_build_generator_from_cfg_reads_the_ship_keys(tokenizer):
     assert isinstance(mlp, MLPGenerator) and mlp.decoder[0].out_features == 32
     with pytest.raises(ValueError, match="TRAINER.SHIP.GENERATOR='gan'"):
         build_generator_from_cfg(_ship_cfg(GENERATOR="gan"), model, tokenizer, NAMES)
+
+
+def test_dtype_and_device_moves_reach_the_frozen_tower_and_cached_classes(tokenizer):
+    model = tiny_vit()
+    for gen in (SHIPGenerator(model, tokenizer, NAMES, **SMALL), MLPGenerator(model, tokenizer, NAMES, **SMALL)):
+        gen.decode(torch.randn(2, 8), torch.tensor([0, 1]), classnames=["zebra", "owl"])  # cache a second list
+        gen.double()
+        assert gen.dtype == torch.float64 and gen.text_encoder.token_embedding.weight.dtype == torch.float64
+        for names in (NAMES, ["zebra", "owl"]):
+            out = gen.decode(torch.randn(2, 8), torch.tensor([0, 1]), classnames=names)
+            assert out.dtype == torch.float64
+        x, y = batch(gen)
+        gen(x, y)["loss"].backward()
+        gen.float()
+    assert model.token_embedding.weight.dtype == torch.float32

@@ -36,7 +36,7 @@ TRAINER_MODULES = {
 FAST_OPTS = [
     "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "6", "DATALOADER.TEST.BATCH_SIZE", "8",
     "USE_CUDA", "False", "VERBOSE", "False", "TRAIN.PRINT_FREQ", "1", "DATASET.NUM_SHOTS", "4",
-    "INPUT.TRANSFORMS", "['random_flip', 'normalize']",
+    "INPUT.TRANSFORMS", "['random_flip', 'normalize']", "TRAINER.COOP.PREC", "fp32", "TRAINER.COCOOP.PREC", "fp32",
 ]
 
 
@@ -135,3 +135,158 @@ def color_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("trainer_data")
     write_color_dataset(root)
     return root
+
+
+def manual_per_class_mean(y_true, y_pred, classes):
+    accs = []
+    for c in classes:
+        idx = [i for i, t in enumerate(y_true) if t == c]
+        if idx:
+            accs.append(100.0 * sum(y_pred[i] == c for i in idx) / len(idx))
+    return sum(accs) / len(accs) if accs else 0.0
+
+
+# ------------------------------------------------------------------------------- arithmetic
+def test_joint_accuracy_matches_per_class_means():
+    from shipclip.trainers.base import harmonic_mean, joint_accuracy
+
+    names = ["a", "b_x", "c", "d"]
+    y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2, 3]
+    y_pred = [0, 1, 0, 1, 3, 2, 0, 2, 2, 0]
+    out = joint_accuracy(torch.tensor(y_true), torch.tensor(y_pred), names, seen=["a", "b x"], unseen=["c", "d"])
+    seen = manual_per_class_mean(y_true, y_pred, [0, 1])  # (2/3 + 1/2) / 2
+    unseen = manual_per_class_mean(y_true, y_pred, [2, 3])  # (3/4 + 0) / 2
+    assert out["seen"] == pytest.approx(seen) and out["seen"] == pytest.approx(100 * (2 / 3 + 1 / 2) / 2)
+    assert out["unseen"] == pytest.approx(unseen) and out["unseen"] == pytest.approx(37.5)
+    assert out["harmonic"] == pytest.approx(2 * seen * unseen / (seen + unseen))
+    assert (out["num_seen_classes"], out["num_unseen_classes"]) == (2, 2)
+    assert harmonic_mean(0.0, 0.0) == 0.0 and harmonic_mean(50.0, 100.0) == pytest.approx(200 / 3)
+
+
+def test_joint_accuracy_skips_classes_without_samples_and_rejects_overlap():
+    from shipclip.trainers.base import joint_accuracy
+
+    out = joint_accuracy([0, 0, 2], [0, 1, 2], ["a", "b", "c"], seen=["a", "b"], unseen=["c"])
+    assert out["seen"] == pytest.approx(50.0) and out["num_seen_classes"] == 1  # "b" has no test image
+    assert out["unseen"] == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="both seen and unseen"):
+        joint_accuracy([0], [0], ["a"], seen=["a"], unseen=["a"])
+
+
+# ------------------------------------------------------------------------- built trainers
+@pytest.fixture(scope="module")
+def zs_trainer(color_root, tmp_path_factory):
+    return run_main("ZeroshotCLIP", color_root, tmp_path_factory.mktemp("zs_base"), no_train=True)
+
+
+def test_encode_images_normalises_and_passes_features_through(zs_trainer):
+    batch = next(iter(zs_trainer.test_loader))
+    raw = zs_trainer.encode_images(batch["img"], normalize=False)
+    ref = zs_trainer.clip_model.encode_image(batch["img"]).float()
+    assert raw.dtype == torch.float32 and raw.shape == (batch["img"].shape[0], zs_trainer.dim("embed_dim"))
+    assert torch.allclose(raw, ref, atol=1e-5)
+    normed = zs_trainer.encode_images(batch["img"])
+    assert torch.allclose(normed.norm(dim=-1), torch.ones(len(normed)), atol=1e-5)
+    # A [B, D] input is a precomputed feature (feature cache): only normalised.
+    assert torch.allclose(zs_trainer.encode_images(raw), normed, atol=1e-6)
+
+
+def test_extract_features_averages_views_before_normalising(zs_trainer):
+    loader = zs_trainer.build_loader(zs_trainer.dm.dataset.train_x[:8], is_train_transform=True)  # flips, unshuffled
+    torch.manual_seed(3)
+    avg, labels = zs_trainer.extract_features(loader, views=2)
+    torch.manual_seed(3)
+    passes = []
+    for _ in range(2):
+        passes.append(torch.cat([zs_trainer.encode_images(b["img"], normalize=False) for b in loader]))
+    expected = torch.nn.functional.normalize((passes[0] + passes[1]) / 2, dim=-1)
+    assert torch.allclose(avg, expected, atol=1e-5)
+    assert labels.tolist() == [d.label for d in zs_trainer.dm.dataset.train_x[:8]]
+    torch.manual_seed(3)
+    every, rep = zs_trainer.extract_features(loader, views=2, average=False)
+    assert every.shape == (2 * len(labels), avg.shape[1]) and rep.tolist() == labels.tolist() * 2
+    assert torch.allclose(every, torch.nn.functional.normalize(torch.cat(passes), dim=-1), atol=1e-5)
+
+
+def test_extract_features_refuses_averaging_a_shuffled_loader(zs_trainer):
+    from torch.utils.data import DataLoader
+
+    shuffled = DataLoader(zs_trainer.build_loader(zs_trainer.dm.dataset.train_x[:10], False).dataset, batch_size=5,
+                          shuffle=True)
+    torch.manual_seed(0)
+    with pytest.raises(RuntimeError, match="shuffle=False"):
+        zs_trainer.extract_features(shuffled, views=3)
+
+
+def test_label_spaces_and_label_map(zs_trainer):
+    t = zs_trainer
+    assert t.get_train_classnames() == list(CLASSES) == t.get_eval_classnames()
+    assert t.label_map(t.dm.dataset.test, list(CLASSES)) is None  # labels already index the list
+    mapping = t.label_map(t.dm.dataset.test, list(reversed(CLASSES)))
+    assert mapping.tolist() == [5, 4, 3, 2, 1, 0]
+    with pytest.raises(ValueError, match="not in the evaluation label space"):
+        t.label_map(t.dm.dataset.test, ["red"])
+
+
+def test_load_model_errors_name_the_file(tmp_path, color_root):
+    t = run_main("CoOp", color_root, tmp_path / "out", no_train=True, opts=["TRAINER.COOP.N_CTX", "2"])
+    with pytest.raises(FileNotFoundError, match="model.pth.tar-7"):
+        t.load_model(str(tmp_path / "out"), epoch=7)
+    # A checkpoint without val_result (Dassl's load_model crashes on it) loads fine.
+    t.save_model(0, str(tmp_path / "ckpt"))
+    t.prompt_learner.ctx.data.zero_()
+    t.load_model(str(tmp_path / "ckpt"))  # no model-best: the pointer file names the last checkpoint
+    assert t.prompt_learner.ctx.abs().sum() > 0 and t.model_epoch() == 1
+
+
+def test_fp16_on_cpu_warns_and_runs_in_fp32(tmp_path, color_root):
+    with pytest.warns(UserWarning, match="fp32"):
+        t = run_main("CoOp", color_root, tmp_path / "out", opts=["TRAINER.COOP.PREC", "fp16", "TRAINER.COOP.N_CTX", "2",
+                                                                  "OPTIM.MAX_EPOCH", "1"])
+    assert t.precision == "fp32" and t.requested_precision == "fp16"
+    assert t.clip_model.visual.conv1.weight.dtype == torch.float32
+    assert t.prompt_learner.ctx.dtype == torch.float32
+    evaluations = read_results(tmp_path / "out")["evaluations"]
+    assert [e["split"] for e in evaluations] == ["test"] and np.isfinite(evaluations[0]["metrics"]["accuracy"])
+
+
+def test_bad_precision_is_named(tmp_path, color_root):
+    with pytest.raises(ValueError, match="TRAINER.COOP.PREC"):
+        run_main("CoOp", color_root, tmp_path / "out", no_train=True, opts=["TRAINER.COOP.PREC", "fp8"])
+
+
+@pytest.mark.parametrize("subsample", ["all", "new"])
+def test_joint_evaluation_reports_seen_unseen_harmonic(tmp_path, color_root, subsample):
+    out = tmp_path / "out"
+    t = run_main("ZeroshotCLIP", color_root, out, eval_only=True,
+                 opts=["TEST.JOINT", "True", "DATASET.SUBSAMPLE_CLASSES", subsample])
+    assert t.get_eval_classnames() == list(CLASSES)  # the joint label space, whatever the subset
+    y_true, y_pred = [], []
+    offset = 0 if subsample == "all" else 3  # "new" relabels from 0; the joint space does not
+    with torch.no_grad():
+        for batch in t.test_loader:
+            y_true += (batch["label"] + offset).tolist()
+            y_pred += t.model_inference(batch["img"]).argmax(1).tolist()
+    doc = read_results(out)
+    (evaluation,) = doc["evaluations"]
+    m = evaluation["metrics"]
+    assert evaluation["classes"] == "joint" and evaluation["split"] == "test"
+    assert m["total"] == len(y_true) and m["correct"] == sum(a == b for a, b in zip(y_true, y_pred))
+    assert m["seen"] == pytest.approx(manual_per_class_mean(y_true, y_pred, [0, 1, 2]))
+    assert m["unseen"] == pytest.approx(manual_per_class_mean(y_true, y_pred, [3, 4, 5]))
+    s, u = m["seen"], m["unseen"]
+    assert m["harmonic"] == pytest.approx(2 * s * u / (s + u) if s + u else 0.0)
+    assert m["accuracy"] == pytest.approx(100.0 * m["correct"] / m["total"])
+
+
+def test_joint_evaluation_needs_class_sets(zs_trainer):
+    class Plain:
+        classnames = list(CLASSES)
+
+    dm = zs_trainer.dm
+    zs_trainer.dm = type("DM", (), {"dataset": Plain()})()
+    try:
+        with pytest.raises(AttributeError, match="TEST.JOINT"):
+            zs_trainer.joint_class_sets()
+    finally:
+        zs_trainer.dm = dm

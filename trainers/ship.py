@@ -1,0 +1,296 @@
+"""SHIP trainers: a shared mixin over the baselines (SHIP_CoOp, SHIP_CoCoOp, SHIP_TipAdapter(F)).
+
+Stage 1 (``prepare_generator``, before training): fit the generator -- a VAE whose decoder is
+CLIP's frozen text tower fed synthesized prompts -- on the labelled training features, or load a
+saved one (``TRAINER.SHIP.GENERATOR_DIR``, or this run's own ``generator/`` folder on resume).
+
+Stage 2: the base method runs unchanged over the union label space *base + label-only*; the mixin
+only changes what it sees:
+
+* ``get_train_classnames()`` returns base + label-only classes (label-only labels come after the
+  base labels, so they never collide);
+* ``compute_loss(features, labels)`` appends ``SYN_RATIO x batch`` synthesized features of
+  label-only classes (labels drawn uniformly) to every real batch (CoOp, CoCoOp, Tip-Adapter-F);
+* ``cache_entries()`` appends ``SYN_PER_CLASS`` synthesized features per label-only class to the
+  Tip-Adapter cache.
+
+Evaluation is the base method's: base test among base classes after training, new test among new
+classes in the ``--eval-only`` run on ``SUBSAMPLE_CLASSES new``, the joint space with ``TEST.JOINT``.
+
+Which classes are label-only (``TRAINER.SHIP.LABEL_ONLY``): ``new`` (the other half of the same
+dataset in base-to-new; the unseen classes of a GZSL benchmark), ``all-target`` (every class of
+``TRAINER.SHIP.TARGET_DATASET``, for cross-dataset transfer), or the path of a text file with one
+class name per line.
+"""
+import os
+import os.path as osp
+
+import torch
+
+from shipclip.clip.prompts import clean_classname
+
+from .cocoop import CoCoOp
+from .coop import CoOp
+from .tip_adapter import TipAdapter, TipAdapterF
+
+__all__ = ["ShipMixin", "SHIP_CoOp", "SHIP_CoCoOp", "SHIP_TipAdapter", "SHIP_TipAdapterF",
+           "read_classname_file"]
+
+GENERATOR_FOLDER = "generator"
+
+
+def read_classname_file(path):
+    """Class names from a text file: one per line, blank lines and ``#`` comments ignored."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'TRAINER.SHIP.LABEL_ONLY names the file "{path}", which does not exist. Give "new", '
+            '"all-target", or the path of a text file with one class name per line.'
+        )
+    with open(path, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip() and not line.strip().startswith("#")]
+    if not names:
+        raise ValueError(f'The class-name file "{path}" (TRAINER.SHIP.LABEL_ONLY) has no class names.')
+    seen, duplicates = set(), []
+    for name in names:
+        key = clean_classname(name).lower()
+        if key in seen:
+            duplicates.append(name)
+        seen.add(key)
+    if duplicates:
+        raise ValueError(f'The class-name file "{path}" lists these names more than once: {duplicates[:10]}. '
+                         "Remove the duplicates.")
+    return names
+
+
+def _dataset_yaml(key):
+    """``configs/datasets/<key>.yaml`` of this repository when it exists (scripts pass the YAML key)."""
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    path = osp.join(root, "configs", "datasets", f"{key}.yaml")
+    return path if osp.isfile(path) else None
+
+
+class ShipMixin:
+    """SHIP on top of a :class:`trainers.base.ClipTrainer` subclass (put it first in the bases)."""
+
+    # ------------------------------------------------------------------ label spaces
+    def label_only_classnames(self):
+        """Label-only class names (not already among the base classes), computed once."""
+        if getattr(self, "_label_only", None) is None:
+            base = {clean_classname(c).lower() for c in super().get_train_classnames()}
+            names = [n for n in self._requested_label_only() if clean_classname(n).lower() not in base]
+            if not names:
+                print("SHIP: no label-only classes outside the training classes; stage 2 equals the base method")
+            self._label_only = names
+        return list(self._label_only)
+
+    def _requested_label_only(self):
+        mode = str(self.cfg.TRAINER.SHIP.LABEL_ONLY)
+        dataset = self.dm.dataset
+        if mode == "new":
+            for attr in ("new_classnames", "unseen_classnames"):
+                names = getattr(dataset, attr, None)
+                if names is not None:
+                    return list(names)
+            raise AttributeError(
+                f"TRAINER.SHIP.LABEL_ONLY new needs a dataset that exposes its new (label-only) classes, but "
+                f"{type(dataset).__name__} has no new_classnames. Use a dataset of this project, or give a file "
+                "of class names as TRAINER.SHIP.LABEL_ONLY."
+            )
+        if mode == "all-target":
+            return self._target_dataset_classnames()
+        return read_classname_file(mode)
+
+    def _target_dataset_classnames(self):
+        from shipclip.backend import build_dataset
+
+        target = str(self.cfg.TRAINER.SHIP.TARGET_DATASET)
+        if not target:
+            raise ValueError("TRAINER.SHIP.LABEL_ONLY all-target needs TRAINER.SHIP.TARGET_DATASET (a dataset "
+                             "name such as OxfordPets, or a dataset YAML such as configs/datasets/oxford_pets.yaml).")
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        yaml_path = target if target.endswith((".yaml", ".yml")) else _dataset_yaml(target)
+        if yaml_path is not None:
+            cfg.merge_from_file(yaml_path)
+        else:
+            cfg.DATASET.NAME = target
+        cfg.DATASET.SUBSAMPLE_CLASSES = "all"
+        cfg.DATASET.NUM_SHOTS = -1
+        dataset = build_dataset(cfg)
+        names = getattr(dataset, "all_classnames", None) or dataset.classnames
+        print(f"SHIP: {len(names)} label-only classes from target dataset {cfg.DATASET.NAME}")
+        return list(names)
+
+    def get_train_classnames(self):
+        return list(super().get_train_classnames()) + self.label_only_classnames()
+
+    def label_only_indices(self):
+        """Positions of the label-only classes in the training label space (after the base ones)."""
+        n_base = len(super().get_train_classnames())
+        return torch.arange(n_base, n_base + len(self.label_only_classnames()))
+
+    # ------------------------------------------------------------------ stage 1
+    def before_train(self):
+        self.prepare_generator()
+        super().before_train()
+
+    def before_epoch(self):
+        super().before_epoch()
+        # Synthetic draws depend only on (seed, epoch): a resumed run draws the same samples.
+        if getattr(self, "syn_rng", None) is not None:
+            self.syn_rng.manual_seed(self._ship_seed() * 100003 + int(self.epoch))
+
+    def _ship_seed(self):
+        return int(self.cfg.SEED) if int(self.cfg.SEED) >= 0 else 0
+
+    def prepare_generator(self):
+        """Build the generator over the training label space, then load or fit it (idempotent)."""
+        if getattr(self, "generator", None) is not None:
+            return self.generator
+        from shipclip.ship import SyntheticFeaturePool, build_generator_from_cfg, fit_generator, make_rng
+
+        cfg, ship = self.cfg, self.cfg.TRAINER.SHIP
+        classnames = self.get_train_classnames()
+        generator = build_generator_from_cfg(cfg, self.clip_model, self.tokenizer, classnames).to(self.device)
+        print(f"SHIP generator ({ship.GENERATOR}): {sum(p.numel() for p in generator.parameters() if p.requires_grad):,} "
+              f"trainable parameters; {len(classnames) - len(self.label_only_classnames())} base + "
+              f"{len(self.label_only_classnames())} label-only classes")
+        source = self._saved_generator_dir()
+        if source is not None:
+            self._load_generator(generator, source)
+        else:
+            features, labels = self.generator_training_features()
+            print(f"SHIP stage 1: fitting the generator on {features.shape[0]} features for {ship.EPOCHS} epochs")
+            fit_generator(generator, features, labels, epochs=ship.EPOCHS, lr=ship.LR, batch_size=ship.BATCH_SIZE,
+                          seed=self._ship_seed(), device=self.device)
+            self._save_generator(generator)
+        generator.eval()
+        self.generator = generator
+        self.syn_rng = make_rng(self._ship_seed(), "cpu")
+        self.syn_pool = None
+        if int(ship.POOL_SIZE) > 0 and len(self.label_only_classnames()):
+            indices = self.label_only_indices().tolist()
+            self.syn_pool = SyntheticFeaturePool(generator, indices, int(ship.POOL_SIZE), seed=self._ship_seed())
+            print(f"SHIP: pre-synthesized a pool of {int(ship.POOL_SIZE)} features per label-only class")
+        return generator
+
+    def generator_training_features(self):
+        """Normalised features of ``GEN_VIEWS`` augmented passes over the training images, and labels."""
+        views = max(int(self.cfg.TRAINER.SHIP.GEN_VIEWS), 1)
+        return self.extract_features(self.cache_loader(), views=views, average=False,
+                                     desc="SHIP stage 1: training features")
+
+    def _generator_dir(self):
+        return osp.join(self.output_dir, GENERATOR_FOLDER)
+
+    def _saved_generator_dir(self):
+        """A folder holding a saved generator to reuse: GENERATOR_DIR, else this run's own (resume)."""
+        reuse = str(self.cfg.TRAINER.SHIP.GENERATOR_DIR)
+        if reuse:
+            folder = reuse if osp.basename(osp.normpath(reuse)) == GENERATOR_FOLDER else osp.join(reuse, GENERATOR_FOLDER)
+            if not osp.isfile(osp.join(folder, "checkpoint")):
+                raise FileNotFoundError(
+                    f'TRAINER.SHIP.GENERATOR_DIR is "{reuse}" but no saved generator was found in "{folder}" '
+                    "(expected a 'checkpoint' pointer file and model.pth.tar-<N>). Point it at the output folder of "
+                    "a SHIP training run."
+                )
+            return folder
+        own = self._generator_dir()
+        return own if osp.isfile(osp.join(own, "checkpoint")) else None
+
+    def _load_generator(self, generator, folder):
+        from shipclip.backend import load_checkpoint
+
+        with open(osp.join(folder, "checkpoint")) as f:
+            path = osp.join(folder, f.read().strip())
+        checkpoint = load_checkpoint(path)
+        meta = checkpoint.get("ship", {})
+        if meta.get("generator") not in (None, str(self.cfg.TRAINER.SHIP.GENERATOR)):
+            raise ValueError(f'The generator in "{path}" is a {meta.get("generator")!r} generator but '
+                             f"TRAINER.SHIP.GENERATOR is {self.cfg.TRAINER.SHIP.GENERATOR!r}.")
+        try:
+            generator.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            raise ValueError(
+                f'The generator in "{path}" does not fit the current settings (backbone or TRAINER.SHIP sizes such '
+                f"as LATENT_DIM, ENC_HIDDEN, GEN_HIDDEN, N_CTX): {str(exc).splitlines()[0]}"
+            ) from None
+        print(f'SHIP stage 1: loaded the generator from "{path}" (fitting skipped)')
+
+    def _save_generator(self, generator):
+        from shipclip.engine.checkpoint import save_checkpoint
+
+        ship = self.cfg.TRAINER.SHIP
+        state = {"state_dict": generator.state_dict(), "epoch": int(ship.EPOCHS), "optimizer": None,
+                 "scheduler": None, "val_result": None,
+                 "ship": {"generator": str(ship.GENERATOR), "classnames": list(generator.classnames),
+                          "trainer": type(self).__name__}}
+        save_checkpoint(state, self._generator_dir())
+
+    # ------------------------------------------------------------------ stage 2
+    def synthesize_batch(self, n):
+        """``n`` synthesized features of label-only classes (labels uniform over them)."""
+        from shipclip.ship import sample_for_labels
+
+        indices = self.label_only_indices()
+        pick = torch.randint(len(indices), (int(n),), generator=self.syn_rng)
+        labels = indices[pick]
+        if self.syn_pool is not None:
+            features = self.syn_pool.for_labels(labels, rng=self.syn_rng)
+        else:
+            features = sample_for_labels(self.generator, labels.to(self.device), generator_rng=self._device_rng())
+        return features.float().to(self.device), labels.to(self.device)
+
+    def _device_rng(self):
+        if torch.device(self.device).type == "cpu":
+            return self.syn_rng
+        if getattr(self, "_cuda_rng", None) is None:
+            self._cuda_rng = torch.Generator(device=self.device)
+        self._cuda_rng.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=self.syn_rng)))
+        return self._cuda_rng
+
+    def compute_loss(self, features, labels):
+        """The base method's loss on real + synthesized features; logits of the real rows are returned."""
+        n_syn = int(round(float(self.cfg.TRAINER.SHIP.SYN_RATIO) * features.shape[0]))
+        if getattr(self, "generator", None) is None or n_syn <= 0 or not self.label_only_classnames():
+            return super().compute_loss(features, labels)
+        syn_features, syn_labels = self.synthesize_batch(n_syn)
+        loss, logits = super().compute_loss(torch.cat([features.float(), syn_features]),
+                                            torch.cat([labels, syn_labels]))
+        return loss, logits[: features.shape[0]]
+
+    def cache_entries(self):
+        """Tip-Adapter's cache plus ``SYN_PER_CLASS`` synthesized entries per label-only class."""
+        from shipclip.ship import synthesize
+
+        keys, names = super().cache_entries()
+        per_class = int(self.cfg.TRAINER.SHIP.SYN_PER_CLASS)
+        label_only = self.label_only_classnames()
+        if per_class <= 0 or not label_only:
+            return keys, names
+        self.prepare_generator()
+        indices = self.label_only_indices().tolist()
+        syn, syn_labels = synthesize(self.generator, indices, per_class, seed=self._ship_seed())
+        union = self.get_train_classnames()
+        print(f"SHIP: added {syn.shape[0]} synthesized cache entries ({per_class} per label-only class)")
+        return torch.cat([keys.float(), syn.float().to(keys.device)]), list(names) + [union[i] for i in syn_labels.tolist()]
+
+
+class SHIP_CoOp(ShipMixin, CoOp):
+    """CoOp trained on real base features + synthesized label-only features over the union."""
+
+
+class SHIP_CoCoOp(ShipMixin, CoCoOp):
+    """CoCoOp whose meta-net is fed real or synthesized features, prompts for every union class."""
+
+
+class SHIP_TipAdapter(ShipMixin, TipAdapter):
+    """Training-free Tip-Adapter whose cache also holds synthesized label-only entries."""
+
+    def build_cache(self):
+        self.prepare_generator()
+        super().build_cache()
+
+
+class SHIP_TipAdapterF(ShipMixin, TipAdapterF):
+    """Tip-Adapter-F with synthesized cache entries, fine-tuned on real + synthesized features."""
