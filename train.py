@@ -154,6 +154,22 @@ def _check_eval_args(args):
         raise ValueError("--load-epoch needs --model-dir (the training run folder to load the epoch from).")
 
 
+def _finished(output_dir):
+    from shipclip.results import is_finished
+
+    return is_finished(output_dir)
+
+
+def run_args(args, cfg):
+    """What identifies this run in results.json besides the config (see shipclip.results)."""
+    config = os.path.splitext(os.path.basename(args.config_file))[0] if args.config_file else ""
+    info = {"config": config, "eval_only": bool(args.eval_only), "model_dir": args.model_dir or "",
+            "load_epoch": args.load_epoch, "opts": list(args.opts or [])}
+    if str(cfg.TRAINER.NAME).startswith("SHIP_"):
+        info["label_only"] = str(cfg.TRAINER.SHIP.LABEL_ONLY)
+    return info
+
+
 def main(args):
     import torch
 
@@ -163,6 +179,10 @@ def main(args):
     if args.eval_only:
         _check_eval_args(args)
     cfg = setup_cfg(args)
+    if not args.eval_only and not args.no_train and _finished(cfg.OUTPUT_DIR):
+        print(f'Skipping: "{cfg.OUTPUT_DIR}" already holds a finished run (results.json has its final test '
+              "evaluation). Delete that folder or choose another --output-dir to run it again.")
+        return None
     setup_logger(cfg.OUTPUT_DIR)
     print(engine_description())
     register_components()  # imports only; before seeding so nothing it draws shifts the seeded streams
@@ -177,6 +197,7 @@ def main(args):
         print(f"** System info **\n{collect_env_info()}\n")
 
     trainer = build_trainer(cfg)
+    trainer.run_args = run_args(args, cfg)
 
     if args.eval_only:
         if not args.model_dir and trainer.get_model_names():

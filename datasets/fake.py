@@ -30,7 +30,8 @@ class FakeDataset:
     dataset_dir: str
     image_dir: str
     classnames: list  # every class, ordered by label
-    splits: dict  # "train"/"val"/"test" -> [(relative path, label, class name)]
+    splits: dict  # "train"/"val"/"test" -> [(relative path, label, class name)] (GZSL: "trainval",
+    # "test_seen", "test_unseen" in the joint labelling; test-only variants: "val" is None)
     split_file: str = ""  # absolute path of the split JSON ("" when the dataset has none)
     raw_files: list = field(default_factory=list)  # annotation files for split generation
     extra: dict = field(default_factory=dict)  # dataset specific (GZSL: seen/unseen names, ...)
@@ -440,9 +441,10 @@ FAKE_NAMES = tuple(_BUILDERS)
 def make_fake_dataset(name, root, num_classes=5, counts=(6, 3, 3), split_json=True, raw=True):
     """Write a tiny ``name`` dataset under ``root`` and describe it.
 
-    ``num_classes`` (2..7) classes; ``counts`` = images per class in (train, val, test) (the
-    test-only variants put their sum in each class folder; GZSL: trainval = train + val per seen
-    class, test = ``counts[2]`` per class). ``split_json``/``raw``: write CoOp's split JSON and/or
+    ``num_classes`` (2..7) classes; ``counts`` = images per class in (train, val, test) (ImageNet:
+    val is its test set; the test-only variants put the sum in each class folder; GZSL: trainval =
+    train + val per seen class, test = ``counts[2]`` per class; classes 2 and 4 are unseen, or the
+    last one with fewer than 5 classes). ``split_json``/``raw``: write CoOp's split JSON and/or
     the raw annotation files a split can be generated from (where the dataset has them).
     """
     if name not in _BUILDERS:

@@ -33,7 +33,6 @@ the per-class mean accuracy on seen (base) and unseen (new) classes and their ha
 import datetime
 import os.path as osp
 import time
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +41,9 @@ from tqdm import tqdm
 
 from shipclip.backend import (ENGINE, DatasetWrapper, TrainerX, build_transform, compute_accuracy, engine_description,
                               load_checkpoint)
+from shipclip.clip.image import ImageEncoder
+from shipclip.clip.loader import check_input_size, get_tokenizer, load_clip_from_cfg, model_dims
+from shipclip.clip.precision import autocast, clip_precision_for, make_grad_scaler, resolve_precision
 from shipclip.clip.prompts import clean_classname
 from shipclip.clip.text import TextEncoder
 
@@ -108,27 +110,58 @@ class ClipTrainer(TrainerX):
             )
 
     def build_model(self):
-        from shipclip.clip import loader, precision
-
+        """Load the frozen CLIP once (never registered: the engine never switches it to train mode)."""
         cfg = self.cfg
         self.requested_precision = cfg.TRAINER[self.PREC_NODE].PREC
-        self.precision = precision.resolve_precision(self.requested_precision, self.device)
-        self.clip_model = loader.load_clip_from_cfg(cfg, self.device, precision=precision.clip_precision_for(self.precision))
+        self.precision = resolve_precision(self.requested_precision, self.device)
+        self.clip_model = load_clip_from_cfg(cfg, self.device, precision=clip_precision_for(self.precision))
         self.clip_model.requires_grad_(False)
         self.clip_model.eval()
-        loader.check_input_size(cfg, self.clip_model)
-        self.dims = loader.model_dims(self.clip_model)
-        self.tokenizer = loader.get_tokenizer(cfg.MODEL.BACKBONE.NAME)
-        from shipclip.clip.image import ImageEncoder
-
+        check_input_size(cfg, self.clip_model)
+        self.dims = model_dims(self.clip_model)
+        self.tokenizer = get_tokenizer(cfg.MODEL.BACKBONE.NAME)
         self.image_encoder = ImageEncoder(self.clip_model)
         self.text_encoder = TextEncoder(self.clip_model)
         self.logit_scale = self.clip_model.logit_scale.detach().exp().float()
-        self.scaler = precision.make_grad_scaler(self.precision, self.device) if self.precision == "amp" else None
+        self.scaler = make_grad_scaler(self.precision, self.device)  # only for fp16 autocast
         self._text_cache = None
-        self.time_start = time.time()
         self.print_build_summary()
+        if cfg.FEATURES.CACHE:
+            self.install_feature_cache()
         self.build_head()
+
+    def install_feature_cache(self):
+        """``FEATURES.CACHE``: serve frozen image features from disk instead of images.
+
+        The train/val/test loaders are replaced (see :mod:`shipclip.features`); their ``img`` is
+        then a [B, D] feature, which ``encode_images`` passes through.
+        """
+        from shipclip.features import install_feature_loaders
+
+        entries = install_feature_loaders(self, lambda images: self.encode_images(images, normalize=False),
+                                          self.feature_identity())
+        for split, path in entries.items():
+            print(f"Feature cache ({split}): {path}")
+
+    def feature_identity(self):
+        """What makes this backbone's image features what they are (the feature-cache key)."""
+        import hashlib
+
+        from shipclip.features import file_identity
+
+        info = dict(getattr(self.clip_model, "clip_load_info", {}) or {})
+        pretrained = str(self.cfg.MODEL.BACKBONE.PRETRAINED)
+        if info.get("weights", "").startswith("random"):
+            digest = hashlib.sha1()  # random weights: the features follow the drawn values
+            for name, tensor in self.clip_model.visual.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().float().cpu().numpy().tobytes())
+            weights = f"random:{digest.hexdigest()}"
+        else:
+            weights = file_identity(pretrained) if osp.isfile(osp.expanduser(pretrained)) else info.get("weights", pretrained)
+        return {"backbone": info.get("open_clip_name", self.cfg.MODEL.BACKBONE.NAME), "weights": weights,
+                "quick_gelu": info.get("quick_gelu"), "precision": clip_precision_for(self.precision),
+                "dims": dict(self.dims)}
 
     def build_head(self):
         """Build (and register) the trainable part. Training-free trainers build fixed classifiers."""
@@ -200,8 +233,6 @@ class ClipTrainer(TrainerX):
 
     # ------------------------------------------------------------------ features and logits
     def _autocast(self):
-        from shipclip.clip.precision import autocast
-
         return autocast(self.precision, self.device)
 
     @torch.no_grad()
@@ -236,7 +267,8 @@ class ClipTrainer(TrainerX):
         texts = [t.format(n) for n in names for t in templates]
         tokens = self.tokenizer(texts).to(self.device)
         feats = []
-        for i in range(0, tokens.shape[0], self.TEXT_CHUNK):
+        starts = range(0, tokens.shape[0], self.TEXT_CHUNK)
+        for i in tqdm(starts, desc="Encoding class prompts", leave=False, disable=len(starts) < 2):
             chunk = tokens[i:i + self.TEXT_CHUNK]
             length = self.text_encoder.sequence_length(chunk)
             chunk = chunk[:, :length]
@@ -267,13 +299,12 @@ class ClipTrainer(TrainerX):
     def forward_backward(self, batch):
         images, labels = self.parse_batch_train(batch)
         features = self.encode_images(images)
-        if self.precision == "amp":
-            with self._autocast():
-                loss, logits = self.compute_loss(features, labels)
+        with self._autocast():  # a no-op unless PREC is amp on CUDA
+            loss, logits = self.compute_loss(features, labels)
+        if self.scaler is not None:
             self._amp_backward_and_update(loss)
         else:
-            loss, logits = self.compute_loss(features, labels)
-            self.model_backward_and_update(loss)
+            self.model_backward_and_update(loss)  # with the engine's NaN check
         summary = {"loss": loss.item(), "acc": compute_accuracy(logits.float(), labels)[0].item()}
         if self.LR_STEP == "iter" or (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
@@ -391,6 +422,12 @@ class ClipTrainer(TrainerX):
     def model_epoch(self):
         """Epochs the evaluated weights were trained for (from training or the loaded checkpoint; 0 if none)."""
         return int(getattr(self, "_model_epoch", 0) or 0)
+
+    def before_epoch(self):
+        super().before_epoch()
+        dataset = getattr(self.train_loader_x, "dataset", None)
+        if hasattr(dataset, "set_epoch"):  # cached features: a fresh augmented view per epoch
+            dataset.set_epoch(self.epoch)
 
     def after_epoch(self):
         self._model_epoch = self.epoch + 1
@@ -525,7 +562,3 @@ class ClipTrainer(TrainerX):
 
     def shape_mismatch_hint(self, name, key):
         return "The checkpoint was trained with different settings (backbone, context length or class count)."
-
-    @staticmethod
-    def warn(message):
-        warnings.warn(message, stacklevel=2)

@@ -59,6 +59,8 @@ class PromptLearner(ClassPrompts):
         if ctx_init:
             tokens = tokenizer([placeholder])
             ctx = text_encoder.embed(tokens)[0, 1:1 + n_ctx].detach().float().cpu()
+            if self.csc:
+                print("CTX_INIT is set: the context is generic (initialised from the phrase); CSC is ignored, as in CoOp")
             self.csc = False
         elif self.csc:
             print("Initializing class-specific contexts")

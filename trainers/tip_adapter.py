@@ -21,7 +21,6 @@ and Tip-Adapter-F's epoch is chosen on validation (or the last epoch is used), n
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from shipclip.clip.prompts import clean_classname
@@ -100,6 +99,7 @@ class TipCache(nn.Module):
         self.register_buffer("alpha", torch.tensor(float(alpha)))
         self.register_buffer("beta", torch.tensor(float(beta)))
         self.classnames = []
+        self.version = 0  # bumped whenever the entries change (keys the cached one-hot values)
         if keys is not None:
             self.set_entries(keys, classnames)
 
@@ -124,6 +124,7 @@ class TipCache(nn.Module):
         weight.data = keys.detach().to(device=weight.device, dtype=weight.dtype).clone()
         self.adapter.out_features = keys.shape[0]
         self.classnames = classnames
+        self.version += 1
 
     def set_hparams(self, alpha, beta):
         self.alpha.fill_(float(alpha))
@@ -141,6 +142,7 @@ class TipCache(nn.Module):
 
     def set_extra_state(self, state):
         self.classnames = list(state.get("classnames", []))
+        self.version += 1
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "adapter.weight"
@@ -193,15 +195,17 @@ class TipAdapter(ClipTrainer):
 
     def cache_values(self, classnames):
         """One-hot values of the cache entries over ``classnames`` (zero rows for absent classes)."""
-        key = (tuple(classnames), self.tip.num_entries, tuple(self.tip.classnames))
+        key = (tuple(classnames), self.tip.version)
         if key not in self._values:
             values = one_hot_values(self.tip.classnames, classnames, device=self.device)
             used = int(values.sum())
             if used < self.tip.num_entries:
                 print(f"Tip-Adapter: {used} of {self.tip.num_entries} cache entries belong to the {len(classnames)} "
-                      "evaluated classes; the others contribute nothing"
+                      "classes of this label space; the others contribute nothing"
                       + (" (prediction = zero-shot CLIP)" if used == 0 else ""))
-            self._values = {key: values}
+            if len(self._values) >= 4:  # training and evaluation label spaces alternate; keep a few
+                self._values.clear()
+            self._values[key] = values
         return self._values[key]
 
     def logits_from_features(self, features, classnames=None):

@@ -17,6 +17,7 @@ captions, seed and optimisation settings), written atomically and reused when pr
 """
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -79,7 +80,7 @@ QUICK_MODEL_CONFIG = {
 class PretrainSettings:
     """Everything besides the model config and the world that determines the weights."""
 
-    steps: int = 700
+    steps: int = 400
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -236,6 +237,20 @@ def _soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
+class _quiet_random_init(logging.Filter):
+    """Drop open_clip's "initialized randomly" warning: random init is the point of pretraining."""
+
+    def filter(self, record):
+        return "Model initialized randomly" not in record.getMessage()
+
+    def __enter__(self):
+        logging.getLogger().addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeFilter(self)
+
+
 def _register(config_path):
     import open_clip
 
@@ -271,7 +286,8 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
     try:
         torch.manual_seed(settings.seed)
         gen = torch.Generator().manual_seed(settings.seed)
-        model = open_clip.create_model(name, pretrained=None)
+        with _quiet_random_init():
+            model = open_clip.create_model(name, pretrained=None)
         model.train()
         tokenizer = open_clip.get_tokenizer(name)
         text = TextEncoder(model)
@@ -328,7 +344,7 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
             sched.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, max_scale)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if progress and (step % 10 == 0 or step == total - 1):
                 bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
         train_s = time.time() - t1
@@ -339,7 +355,7 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
             "render_seconds": round(render_s, 2), "train_seconds": round(train_s, 2), "threads": threads,
             "final_loss": round(float(np.mean(losses[-20:])), 4) if losses else None,
             "clean_zero_shot_top1": round(accuracy, 4), "classes": world.num_classes,
-            "logit_scale": round(float(model.logit_scale.exp()), 2),
+            "logit_scale": round(float(model.logit_scale.detach().exp()), 2),
         }
         log(f"micro-CLIP pretraining: {total} steps in {train_s:.1f} s (rendering {render_s:.1f} s), "
             f"final loss {metrics['final_loss']}, zero-shot on held-out clean scenes {100 * accuracy:.1f}%")

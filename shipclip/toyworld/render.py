@@ -73,7 +73,7 @@ def shape_mask(shape, u, v):
     if shape == "star":
         return _inside_star(u, v)
     if shape == "heart":
-        x, y = 1.2 * u, 1.2 * v + 0.15
+        x, y = 1.32 * u, 1.32 * v + 0.15
         return (x * x + y * y - 1.0) ** 3 - x * x * y ** 3 <= 0.0
     if shape == "cross":
         a, b = np.abs(u), np.abs(v)

@@ -161,7 +161,7 @@ def test_tip_adapter_f_selects_on_val_and_eval_only_reproduces(color_root, tmp_p
 
 def test_tip_adapter_f_loss_falls_and_keys_move(color_root, tmp_path):
     t = run_main("TipAdapterF", color_root, tmp_path / "out", no_train=True,
-                 opts=TIP_OPTS + ["TRAINER.TIP.LR", "0.05", "TRAINER.TIP.INIT_ALPHA", "20", "TRAINER.TIP.INIT_BETA", "5"])
+                 opts=TIP_OPTS + ["TRAINER.TIP.LR", "0.001", "TRAINER.TIP.INIT_ALPHA", "20.0", "TRAINER.TIP.INIT_BETA", "5.0"])
     t.build_cache()
     init = t.tip.keys.detach().clone()
     feats, labels = t.extract_features(t.test_loader)  # held-out images of the same classes

@@ -8,7 +8,6 @@ in-process ``main``.
 import json
 import os
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -112,12 +111,9 @@ def run_main(trainer, data_root, output_dir, opts=(), config_file="", eval_only=
     argv += FAST_OPTS + list(opts)
     args = train.build_parser().parse_args(argv)
     stdout = sys.stdout
-    original = train.register_components
-    train.register_components = register_components  # the project's full registration is not under test here
     try:
         return train.main(args)
     finally:
-        train.register_components = original
         if sys.stdout is not stdout:  # main tees stdout into the run's log.txt
             close = getattr(sys.stdout, "close", None)
             sys.stdout = stdout
@@ -290,3 +286,37 @@ def test_joint_evaluation_needs_class_sets(zs_trainer):
             zs_trainer.joint_class_sets()
     finally:
         zs_trainer.dm = dm
+
+
+def test_feature_cache_serves_the_same_features(tmp_path, color_root):
+    plain = run_main("ZeroshotCLIP", color_root, tmp_path / "plain", eval_only=True)
+    cache_opts = ["FEATURES.CACHE", "True", "FEATURES.DIR", str(tmp_path / "features"), "FEATURES.TRAIN_VIEWS", "1"]
+    cached = run_main("ZeroshotCLIP", color_root, tmp_path / "cached", eval_only=True, opts=cache_opts)
+    batch = next(iter(cached.test_loader))
+    assert batch["img"].shape == (8, cached.dim("embed_dim"))  # features, not images
+    assert read_results(tmp_path / "cached")["evaluations"][0]["metrics"] == \
+        read_results(tmp_path / "plain")["evaluations"][0]["metrics"]
+    plain_batch = next(iter(plain.test_loader))
+    with torch.no_grad():
+        assert torch.allclose(cached.model_inference(batch["img"]), plain.model_inference(plain_batch["img"]), atol=1e-4)
+    entries = sorted((tmp_path / "features").iterdir())
+    assert len(entries) == 3  # train, val and test
+    stamps = [os.stat(e / "features.pt").st_mtime_ns for e in entries]
+    again = run_main("ZeroshotCLIP", color_root, tmp_path / "again", eval_only=True, opts=cache_opts)
+    assert again.feature_identity() == cached.feature_identity()
+    assert sorted((tmp_path / "features").iterdir()) == entries  # reused, not rebuilt
+    assert [os.stat(e / "features.pt").st_mtime_ns for e in entries] == stamps
+
+
+def test_coop_trains_on_cached_features(tmp_path, color_root):
+    opts = ["FEATURES.CACHE", "True", "FEATURES.DIR", str(tmp_path / "features"), "FEATURES.TRAIN_VIEWS", "2",
+            "OPTIM.MAX_EPOCH", "2", "TRAINER.COOP.N_CTX", "2"]
+    t = run_main("CoOp", color_root, tmp_path / "out", opts=opts)
+    dataset = t.train_loader_x.dataset
+    assert dataset.features.shape[:2] == (2, len(t.dm.dataset.train_x))
+    first, last = (type(dataset)(dataset.data, dataset.features, seed=dataset.seed) for _ in range(2))
+    last.set_epoch(1)
+    assert not torch.equal(first.view_of, last.view_of)
+    assert torch.equal(dataset.view_of, last.view_of)  # the last epoch drew its own views
+    (evaluation,) = read_results(tmp_path / "out")["evaluations"]
+    assert evaluation["epoch"] == 2 and evaluation["metrics"]["total"] == 4 * len(CLASSES)

@@ -34,6 +34,7 @@ def test_zeroshot_eval_only_matches_open_clip_and_records(tmp_path, color_root):
     doc = read_results(out)
     assert doc["run"]["trainer"] == "ZeroshotCLIP" and doc["run"]["dataset"] == "TrainerTestColors"
     assert doc["run"]["num_shots"] == 4 and doc["run"]["seed"] == 1 and doc["run"]["engine"] in ("builtin", "dassl")
+    assert doc["run"]["config"] == "vit_b16" and doc["run"]["eval_only"] is True
     (evaluation,) = doc["evaluations"]
     assert (evaluation["split"], evaluation["classes"], evaluation["epoch"]) == ("test", "all", 0)
     m = evaluation["metrics"]

@@ -1,0 +1,85 @@
+"""Rendering: same seed -> same bytes, other seed -> other images, shapes and colours drawn right."""
+import itertools
+
+import numpy as np
+import pytest
+
+from shipclip.toyworld.build import QUICK_COUNTS, build_dataset
+from shipclip.toyworld.render import DOWNSTREAM, PRETRAIN, render, shape_mask
+from shipclip.toyworld.world import COLORS, SHAPES, quick_world
+
+
+def _scenes(style, seed, n=24, size=32):
+    rng = np.random.default_rng(seed)
+    colors = np.arange(n) % len(COLORS)
+    shapes = np.arange(n) % len(SHAPES)
+    return render(colors, shapes, style, size, rng)[0]
+
+
+@pytest.mark.parametrize("style", [PRETRAIN, DOWNSTREAM], ids=lambda s: s.name)
+def test_render_is_deterministic_per_seed(style):
+    a, b, c = _scenes(style, 7), _scenes(style, 7), _scenes(style, 8)
+    assert a.dtype == np.uint8 and a.shape == (24, 32, 32, 3)
+    assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, c)
+
+
+def test_chunked_rendering_matches_the_contract(monkeypatch):
+    """More scenes than one chunk still render deterministically and completely."""
+    import shipclip.toyworld.render as render_module
+
+    monkeypatch.setattr(render_module, "CHUNK", 5)
+    a, b = _scenes(PRETRAIN, 3, n=12), _scenes(PRETRAIN, 3, n=12)
+    assert a.shape == (12, 32, 32, 3) and a.tobytes() == b.tobytes()
+
+
+def test_dataset_bytes_are_deterministic_per_seed(tmp_path):
+    world = quick_world()
+    counts = {"train": 2, "val": 1, "test": 1}
+    quiet = dict(progress=False, log=lambda *a: None)
+    dirs = [build_dataset(tmp_path / name, world, seed=seed, counts=counts, **quiet)
+            for name, seed in (("a", 5), ("b", 5), ("c", 6))]
+    files = sorted(p.relative_to(dirs[0]) for p in dirs[0].rglob("*.png"))
+    assert len(files) == world.num_classes * sum(counts.values())
+    same = [(dirs[0] / f).read_bytes() == (dirs[1] / f).read_bytes() for f in files]
+    other = [(dirs[0] / f).read_bytes() == (dirs[2] / f).read_bytes() for f in files]
+    assert all(same)
+    assert not any(other)
+    assert (dirs[0] / "split_zhou_ToyWorld.json").read_bytes() == (dirs[1] / "split_zhou_ToyWorld.json").read_bytes()
+
+
+def test_shapes_fit_the_unit_disk_and_differ_from_each_other():
+    coords = np.linspace(-1.2, 1.2, 241, dtype=np.float32)
+    u, v = np.meshgrid(coords, coords)
+    masks = {s: shape_mask(s, u, v) for s in SHAPES}
+    for shape, m in masks.items():
+        assert m.mean() > 0.05, shape
+        assert not m[u * u + v * v > 1.0].any(), f"{shape} leaves the unit disk"
+    for a, b in itertools.combinations(SHAPES, 2):
+        iou = (masks[a] & masks[b]).sum() / (masks[a] | masks[b]).sum()
+        assert iou < 0.85, (a, b, iou)
+    with pytest.raises(ValueError, match="hexagon"):
+        shape_mask("hexagon", u, v)
+
+
+def test_pretraining_scenes_show_the_class_colour_on_a_light_background():
+    n = 60
+    colors = np.arange(n) % len(COLORS)
+    shapes = np.zeros(n, dtype=np.int64)  # circles: the centre is always inside
+    images, params = render(colors, shapes, PRETRAIN, 64, np.random.default_rng(0))
+    palette = np.array(list(COLORS.values()), dtype=np.float32)
+    centre = np.rint((np.stack([params["cx"], params["cy"]], axis=1) + 1) / 2 * 64 - 0.5).astype(int)
+    rgb = images[np.arange(n), centre[:, 1], centre[:, 0]].astype(np.float32)
+    nearest = np.argmin(((rgb[:, None, :] - palette[None]) ** 2).sum(-1), axis=1)
+    assert np.array_equal(nearest, colors)
+    corners = images[:, [0, 0, -1, -1], [0, -1, 0, -1]].astype(np.float32)
+    far_from_object = (np.abs(params["cx"]) + params["radius"] < 0.95) & (np.abs(params["cy"]) + params["radius"] < 0.95)
+    assert far_from_object.any()
+    assert corners[far_from_object].min() >= 200  # plain light background
+
+
+def test_downstream_scenes_are_shifted_away_from_the_pretraining_style():
+    pre, down = _scenes(PRETRAIN, 0, n=48), _scenes(DOWNSTREAM, 0, n=48)
+    border = lambda x: np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1).astype(np.float32)  # noqa: E731
+    assert border(pre).mean() > 200 and border(down).mean() < 180  # no more plain light backgrounds
+    assert border(down).std(axis=1).mean() > 3 * border(pre).std(axis=1).mean()  # textured, noisy, cluttered
