@@ -13,6 +13,9 @@ and datasets are registered and before the trainer is built. Use it to register 
 classes without editing this file::
 
     SHIPCLIP_EXTRA_MODULES=my_trainers,/path/to/my_dataset.py python train.py --trainer MyTrainer ...
+
+Several GPUs (built-in engine): ``torchrun --standalone --nproc_per_node N train.py ...`` runs one
+process per GPU; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is then per process (see docs/MULTI_GPU.md).
 """
 import argparse
 import importlib
@@ -173,12 +176,14 @@ def run_args(args, cfg):
 def main(args):
     import torch
 
-    from shipclip.backend import (build_trainer, collect_env_info, engine_description, set_random_seed,
+    from shipclip.backend import (ENGINE, build_trainer, collect_env_info, engine_description, set_random_seed,
                                   setup_logger)
+    from shipclip.engine.distributed import setup_distributed, shared_seed
 
     if args.eval_only:
         _check_eval_args(args)
     cfg = setup_cfg(args)
+    setup_distributed(cfg, engine=ENGINE)  # under torchrun: join the process group (else nothing)
     if not args.eval_only and not args.no_train and _finished(cfg.OUTPUT_DIR):
         print(f'Skipping: "{cfg.OUTPUT_DIR}" already holds a finished run (results.json has its final test '
               "evaluation). Delete that folder or choose another --output-dir to run it again.")
@@ -186,9 +191,10 @@ def main(args):
     setup_logger(cfg.OUTPUT_DIR)
     print(engine_description())
     register_components()  # imports only; before seeding so nothing it draws shifts the seeded streams
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED)
+    seed = shared_seed(cfg.SEED)  # under torchrun every rank needs the same seed, even when unseeded
+    if seed >= 0:
+        print(f"Setting fixed seed: {seed}")
+        set_random_seed(seed)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)
@@ -215,3 +221,6 @@ def main(args):
 
 if __name__ == "__main__":
     main(build_parser().parse_args())
+    from shipclip.engine.distributed import cleanup_distributed
+
+    cleanup_distributed()  # leave the process group of a torchrun launch (no-op otherwise)

@@ -204,8 +204,8 @@ def install_feature_loaders(trainer, encode, identity):
         ds = CachedFeatureDataset(data, tensors["features"], seed=seed)
         if is_train:
             bs = cfg.DATALOADER.TRAIN_X.BATCH_SIZE
-            g = torch.Generator().manual_seed(seed)
-            loader = DataLoader(ds, batch_size=bs, shuffle=True, generator=g, drop_last=len(ds) >= bs)
+            # Shuffled from the global RNG, which the trainers reseed from (SEED, epoch) every epoch.
+            loader = DataLoader(ds, batch_size=bs, shuffle=True, drop_last=len(ds) >= bs)
             trainer.train_loader_x = loader
         else:
             loader = DataLoader(ds, batch_size=cfg.DATALOADER.TEST.BATCH_SIZE, shuffle=False)

@@ -52,6 +52,11 @@ __all__ = ["ClipTrainer", "joint_accuracy", "harmonic_mean", "PRECISIONS"]
 PRECISIONS = ("fp16", "fp32", "amp")
 
 
+def epoch_seed(seed, epoch):
+    """Seed of one epoch, derived from the run's seed (distinct epochs, distinct streams)."""
+    return (int(seed) * 1000003 + int(epoch) * 7919 + 1) % (2**31 - 1)
+
+
 def harmonic_mean(a, b):
     """2ab / (a + b), 0 when both are 0 (the base-to-new and GZSL summary)."""
     return 2.0 * a * b / (a + b) if (a + b) > 0 else 0.0
@@ -424,7 +429,17 @@ class ClipTrainer(TrainerX):
         return int(getattr(self, "_model_epoch", 0) or 0)
 
     def before_epoch(self):
+        """Reseed every RNG from (SEED, epoch): shuffling, augmentation and worker seeds of an epoch
+        then do not depend on what ran before it, so a run resumed at this epoch continues exactly
+        like an uninterrupted one (under both engines)."""
         super().before_epoch()
+        if int(self.cfg.SEED) >= 0:
+            from shipclip.backend import set_random_seed
+
+            set_random_seed(epoch_seed(int(self.cfg.SEED), int(self.epoch)))
+        sampler = getattr(self.train_loader_x, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)
         dataset = getattr(self.train_loader_x, "dataset", None)
         if hasattr(dataset, "set_epoch"):  # cached features: a fresh augmented view per epoch
             dataset.set_epoch(self.epoch)

@@ -3,6 +3,9 @@
 Saving is crash-safe: the weights file is written atomically first and the pointer last, so a
 run killed mid-save leaves the previous pointer aimed at a complete file.
 
+In a multi-process run only rank 0 writes (``save_checkpoint`` returns the path on every rank);
+loading maps tensors onto the process's own GPU.
+
 Loading tries ``torch.load(weights_only=True)`` first (what torch >= 2.6 does by default) and only
 falls back to full unpickling for trusted local files that store Python objects, such as a real
 Dassl checkpoint whose warmup scheduler state pickles the wrapped scheduler.
@@ -15,6 +18,7 @@ from collections import OrderedDict
 
 import torch
 
+from . import distributed
 from .utils import _atomic_write, atomic_torch_save, atomic_write_bytes, mkdir_if_missing
 
 __all__ = ["save_checkpoint", "load_checkpoint", "resume_from_checkpoint", "load_pretrained_weights"]
@@ -44,12 +48,10 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
 
     Prints ``Checkpoint saved to <path>`` and returns the path. ``is_best`` also copies the file
     to ``model-best.pth.tar``. The ``checkpoint`` pointer (the file's basename) is written last.
+    In a multi-process run, ranks other than 0 write nothing and only return the path.
     """
     save_dir = os.fspath(save_dir)
-    mkdir_if_missing(save_dir)
     state = dict(state)
-    if remove_module_from_keys and isinstance(state.get("state_dict"), dict):
-        state["state_dict"] = _strip_module(state["state_dict"])
     if not model_name:
         if "epoch" not in state:
             raise KeyError(
@@ -58,6 +60,11 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
             )
         model_name = f"model.pth.tar-{state['epoch']}"
     fpath = os.path.join(save_dir, model_name)
+    if not distributed.is_main_process():
+        return fpath
+    mkdir_if_missing(save_dir)
+    if remove_module_from_keys and isinstance(state.get("state_dict"), dict):
+        state["state_dict"] = _strip_module(state["state_dict"])
     atomic_torch_save(state, fpath)
     print(f"Checkpoint saved to {fpath}")
 
@@ -104,6 +111,8 @@ def load_checkpoint(fpath):
     if not os.path.isfile(fpath):
         raise FileNotFoundError(f'Checkpoint file not found: "{fpath}".')
     map_location = None if torch.cuda.is_available() else "cpu"
+    if map_location is None and distributed.is_distributed():
+        map_location = distributed.comm_device()  # this process's GPU, not rank 0's where it was saved
     try:
         try:
             return _load(fpath, map_location)

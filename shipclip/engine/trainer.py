@@ -10,8 +10,16 @@ Differences from Dassl, all deliberate: ``load_model`` accepts checkpoints witho
 by a run killed before its first save is not a checkpoint) and restores the best validation
 result; TensorBoard is used only when it imports; ``TrainerX.run_epoch`` calls
 ``sampler.set_epoch`` so the sampling order of an epoch survives a resume.
+
+Multi-process runs (``torchrun``, see ``shipclip.engine.distributed``): ``model_backward_and_update``
+averages the gradients of the registered models over the processes (``sync_gradients``; a trainer
+with its own backward must call it before stepping, and a step without it raises);
+``before_train`` gives every rank rank 0's weights; rank 0 alone evaluates (``test`` returns its
+result everywhere), writes checkpoints and TensorBoard files, and the others wait at a barrier
+after every save.
 """
 import datetime
+import functools
 import os.path as osp
 import time
 from collections import OrderedDict
@@ -20,6 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .checkpoint import load_checkpoint, resume_from_checkpoint, save_checkpoint
 from .data import DataManager
 from .evaluation import build_evaluator
@@ -57,6 +66,7 @@ class TrainerBase:
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
         self._writer = None
+        self._grads_synced = set()  # models whose gradients were averaged since their last step
 
     # ----------------------------------------------------------------------------- registration
     def register_model(self, name="model", model=None, optim=None, sched=None):
@@ -68,6 +78,8 @@ class TrainerBase:
         self._models[name] = model
         self._optims[name] = optim
         self._scheds[name] = sched
+        if optim is not None and distributed.is_distributed():
+            optim.register_step_pre_hook(functools.partial(self._require_synced_gradients, name))
 
     def get_model_names(self, names=None):
         registered = list(self._models.keys())
@@ -92,6 +104,7 @@ class TrainerBase:
                 "val_result": val_result,
             }
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+        distributed.barrier()  # rank 0 writes; nobody reads the files before they are complete
 
     def resume_model_if_exist(self, directory):
         """Resume every model from ``directory/<name>/checkpoint``; return the epoch to start at."""
@@ -157,7 +170,7 @@ class TrainerBase:
     # ------------------------------------------------------------------------------ tensorboard
     def init_writer(self, log_dir):
         """Start a TensorBoard writer when ``tensorboard`` is installed (optional dependency)."""
-        if self.__dict__.get("_writer") is not None:
+        if self.__dict__.get("_writer") is not None or not distributed.is_main_process():
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -234,9 +247,32 @@ class TrainerBase:
             if self._optims[name] is not None:
                 self._optims[name].step()
 
+    def sync_gradients(self, names=None):
+        """Average the registered models' gradients over the processes (no-op in one process).
+
+        Call it after ``backward`` and before the optimizer step; ``model_backward_and_update``
+        does. With a batch of B per process and N processes, the result is the gradient of the
+        mean loss over the N*B images.
+        """
+        names = self.get_model_names(names)
+        if distributed.is_distributed():
+            distributed.all_reduce_gradients([self._models[n] for n in names if self._models[n] is not None])
+        self._grads_synced.update(names)
+
+    def _require_synced_gradients(self, name, optimizer, args, kwargs):
+        """Optimizer pre-step hook of distributed runs: a step on unsynced gradients would split the ranks."""
+        if name not in self._grads_synced:
+            raise RuntimeError(
+                f'The optimizer of model "{name}" is stepping on gradients that were not averaged over the '
+                f"{distributed.get_world_size()} processes: {type(self).__name__} must call "
+                "self.sync_gradients() after backward() (model_backward_and_update() does it)."
+            )
+        self._grads_synced.discard(name)
+
     def model_backward_and_update(self, loss, names=None):
         self.model_zero_grad(names)
         self.model_backward(loss)
+        self.sync_gradients(names)
         self.model_update(names)
 
 
@@ -246,10 +282,7 @@ class SimpleTrainer(TrainerBase):
     def __init__(self, cfg):
         super().__init__()
         self.check_cfg(cfg)  # before self.cfg exists, as in Dassl
-        if torch.cuda.is_available() and cfg.USE_CUDA:
-            self.device = torch.device("cuda")
-        else:
-            self.device = torch.device("cpu")
+        self.device = distributed.default_device(cfg.USE_CUDA)  # cuda:LOCAL_RANK under torchrun
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.output_dir = cfg.OUTPUT_DIR
@@ -258,6 +291,9 @@ class SimpleTrainer(TrainerBase):
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
+        if distributed.is_distributed():
+            # Rank 0 evaluates (and records) the whole split; every rank gets its result.
+            self.test = distributed.run_on_main_process(self.test)
 
     def check_cfg(self, cfg):
         """Hook to validate trainer-specific config keys."""
@@ -288,8 +324,18 @@ class SimpleTrainer(TrainerBase):
         self.start_epoch = self.resume_model_if_exist(directory)
         if self.start_epoch > 0:
             self._restore_best_result(directory)
+        if distributed.is_distributed():
+            self._start_distributed()
         self.init_writer(osp.join(self.output_dir, "tensorboard"))
         self.time_start = time.time()
+
+    def _start_distributed(self):
+        """Same weights on every rank (rank 0's), then rank-specific random streams for training."""
+        distributed.broadcast_modules([m for m in self._models.values() if m is not None])
+        distributed.decorrelate_rngs()
+        world, per_process = distributed.get_world_size(), self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
+        print(f"Distributed data parallel: {world} processes; {per_process} training images per process "
+              f"and step, {world * per_process} in all (DATALOADER.TRAIN_X.BATCH_SIZE is per process)")
 
     def _restore_best_result(self, directory):
         """After a resume, keep comparing against the best validation result already saved."""

@@ -3,6 +3,9 @@
 Everything that writes a file a later run reads (JSON splits, checkpoints) goes through the
 atomic writers here: a temporary file in the same folder, ``fsync``, then ``os.replace``, so an
 interrupted run leaves either the old file or the new one, never half of one.
+
+In a multi-process run only rank 0 logs: ``setup_logger`` silences the other ranks' stdout
+(their stderr, where tracebacks go, stays).
 """
 import errno
 import json
@@ -17,6 +20,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from . import distributed
+
 __all__ = [
     "setup_logger", "set_random_seed", "collect_env_info",
     "mkdir_if_missing", "check_isfile", "read_json", "write_json", "listdir_nohidden", "read_image",
@@ -26,6 +31,27 @@ __all__ = [
 
 # ------------------------------------------------------------------------------------------------
 # Logging
+
+
+class _Silent:
+    """Stands in for ``sys.stdout`` on ranks other than 0: prints go nowhere."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def write(self, msg):
+        return len(msg)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def __getattr__(self, name):
+        if name == "console":
+            raise AttributeError(name)
+        return getattr(self.console, name)
 
 
 class _Tee:
@@ -66,8 +92,17 @@ def setup_logger(output=None):
     """Tee ``sys.stdout`` into ``<output>/log.txt`` (or into ``output`` when it ends in .txt/.log).
 
     An existing log is never overwritten: the new one gets a ``-YYYY-MM-DD-HH-MM-SS`` suffix.
-    Returns the path written to (None when ``output`` is None).
+    Returns the path written to (None when ``output`` is None). In a multi-process run, ranks
+    other than 0 write no file and print nothing (returns None there).
     """
+    if not distributed.is_main_process():
+        console = sys.stdout
+        if isinstance(console, _Tee):
+            console.close()
+            console = console.console
+        if not isinstance(console, _Silent):
+            sys.stdout = _Silent(console)
+        return None
     if output is None:
         return None
     output = os.fspath(output)

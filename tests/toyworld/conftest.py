@@ -5,8 +5,11 @@ from shipclip.toyworld.build import QUICK_COUNTS, build_dataset
 from shipclip.toyworld.pretrain import PretrainSettings
 from shipclip.toyworld.world import quick_world
 
-# Smallest pretraining that exercises every step (seconds on 2 cores).
-TINY_SETTINGS = PretrainSettings(steps=2, batch_size=32, warmup=1, pool_per_class=4, eval_per_class=2, seed=0)
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    """The smallest pretraining that exercises every step (seconds on 2 cores)."""
+    return PretrainSettings(steps=2, batch_size=32, warmup=1, pool_per_class=4, eval_per_class=2, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,10 @@
 ``build_data_loader`` keeps Dassl's ``drop_last = is_train and len(data) >= batch_size`` rule and
 refuses an empty loader: before that rule, a K-shot set smaller than the batch gave zero
 training batches and training silently did nothing.
+
+In a multi-process run (``shipclip.engine.distributed``) each training loader reads only its
+process's share of every global batch (``DistributedShardSampler``); ``batch_size`` is then per
+process. Evaluation loaders stay whole: rank 0 evaluates everything.
 """
 import torch
 from tabulate import tabulate
@@ -10,8 +14,9 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 
+from .. import distributed
 from ..utils import read_image
-from .samplers import build_sampler
+from .samplers import DistributedShardSampler, build_sampler
 from .transforms import build_transform, interpolation_mode
 
 __all__ = ["DatasetWrapper", "build_data_loader", "DataManager"]
@@ -68,18 +73,28 @@ class DatasetWrapper(TorchDataset):
 
 def build_data_loader(cfg, sampler_type="SequentialSampler", data_source=None, batch_size=64, n_domain=0,
                       n_ins=2, tfm=None, is_train=True, dataset_wrapper=None):
-    """Wrap ``data_source`` in a ``DataLoader`` with Dassl's sampler, ``drop_last`` and worker settings."""
+    """Wrap ``data_source`` in a ``DataLoader`` with Dassl's sampler, ``drop_last`` and worker settings.
+
+    In a distributed run a training loader reads this process's share of every global batch
+    (``batch_size`` per process); its sampler already keeps whole batches, so ``drop_last`` is off.
+    """
     if data_source is None:
         raise ValueError("build_data_loader needs a data_source (a list of Datum).")
     sampler = build_sampler(sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
                             n_domain=n_domain, n_ins=n_ins)
+    drop_last = is_train and len(data_source) >= batch_size
+    if is_train and distributed.is_distributed():
+        if hasattr(sampler, "seed"):  # one global order: every rank shuffles with rank 0's seed
+            sampler.seed = int(distributed.broadcast_object(sampler.seed))
+        sampler = DistributedShardSampler(sampler, batch_size, distributed.get_world_size(), distributed.get_rank())
+        drop_last = False
     wrapper_cls = DatasetWrapper if dataset_wrapper is None else dataset_wrapper
     loader = DataLoader(
         wrapper_cls(cfg, data_source, transform=tfm, is_train=is_train),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        drop_last=is_train and len(data_source) >= batch_size,
+        drop_last=drop_last,
         pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
     )
     if len(loader) == 0:

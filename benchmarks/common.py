@@ -1,0 +1,436 @@
+"""Shared plumbing of the benchmarks: arguments, one fresh process per variant, timing, memory, printed lines.
+
+Every benchmark compares variants of the same work (e.g. the text tower at full length vs truncated).
+The parent process only prepares inputs and prints; each variant runs in its own child process
+(``--child NAME``) so its memory figure is not polluted by the others, and the parent prints the ratios
+of times measured in that one run. ``--in-process`` runs the variants one after the other in the parent
+instead (used by the smoke test: no interpreter start-up per variant).
+
+Memory is the resident set size (RSS) of the process, read from ``/proc/self/status``: before a measured
+phase the freed heap is handed back to the OS (``malloc_trim``) and the kernel's high-water mark is reset
+(``/proc/self/clear_refs``), so ``peak`` is the largest RSS reached *during* the phase and ``before`` the
+RSS when it started (model weights and data included in both). Where the reset is not possible the peak
+is ``getrusage``'s lifetime maximum and the line says so.
+
+This module does not import torch at module level: the parent process never needs it.
+"""
+import argparse
+import contextlib
+import ctypes
+import gc
+import json
+import math
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+__all__ = [
+    "REPO", "CLASSNAMES", "build_parser", "fill_defaults", "set_threads", "Meter", "time_calls",
+    "run_variants", "child_main", "work_folder", "ratio_line", "memory_lines", "print_header",
+    "load_backbone", "write_image_dataset", "BENCH_DATASET", "BENCH_TRAINER", "ship_coop_trainer",
+    "save_array", "load_array",
+]
+
+# 100 ImageNet class names (mixed categories, single- and multi-word, as CoOp prompts see them).
+CLASSNAMES = [
+    "tench", "goldfish", "great white shark", "hammerhead shark", "stingray", "rooster", "ostrich", "goldfinch",
+    "bald eagle", "great grey owl", "fire salamander", "axolotl", "American bullfrog", "loggerhead sea turtle",
+    "green iguana", "Komodo dragon", "Nile crocodile", "triceratops", "boa constrictor", "green mamba",
+    "tarantula", "centipede", "peafowl", "African grey parrot", "hummingbird", "toucan", "red-breasted merganser",
+    "black swan", "tusker", "echidna", "platypus", "jellyfish", "sea anemone", "snail", "Dungeness crab",
+    "American lobster", "flamingo", "king penguin", "grey whale", "killer whale", "Chihuahua",
+    "Japanese Chin", "Rhodesian Ridgeback", "Afghan Hound", "Bernese Mountain Dog", "Chesapeake Bay Retriever",
+    "German Shorthaired Pointer", "Old English Sheepdog", "Siberian Husky", "Dalmatian", "red fox",
+    "snow leopard", "lion", "tiger", "brown bear", "polar bear", "meerkat", "ladybug", "monarch butterfly",
+    "dragonfly", "starfish", "sea urchin", "hamster", "porcupine", "zebra", "hippopotamus", "bighorn sheep",
+    "giant panda", "orangutan", "ring-tailed lemur", "acoustic guitar", "aircraft carrier", "airliner",
+    "analog clock", "backpack", "barber chair", "beer bottle", "bicycle-built-for-two", "bullet train",
+    "cassette player", "cowboy hat", "electric guitar", "fire truck", "grand piano", "hourglass",
+    "lighthouse", "mountain bike", "parachute", "pirate ship", "school bus", "sewing machine", "steam locomotive",
+    "suspension bridge", "tractor", "umbrella", "vending machine", "cheeseburger", "pizza", "strawberry",
+    "espresso",
+]
+assert len(CLASSNAMES) == 100 and len(set(CLASSNAMES)) == 100
+
+BENCH_DATASET = "ShipBenchImages"
+BENCH_TRAINER = "BenchSHIP_CoOp"
+_DATA_FOLDER = "ship_bench_images"
+_SPLIT_FILE = "split_ship_bench_images.json"
+_SHIP_CONFIG = os.path.join(REPO, "configs", "trainers", "SHIP_CoOp", "vit_b16_released.yaml")
+
+
+# ------------------------------------------------------------------------------------------ arguments
+def build_parser(description):
+    """Options every benchmark takes; a benchmark adds its own and passes None defaults to ``fill_defaults``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny random model and a few inputs (seconds; checks the script, not the speed)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every variant (default 2)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the variants in this process instead of one fresh process each")
+    parser.add_argument("--workdir", default="", help="folder for generated data and results (default: a temp "
+                        "folder, removed at the end)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    return parser
+
+
+def fill_defaults(args, full, quick):
+    """Set every option still None to its full-size or ``--quick`` default."""
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+    return args
+
+
+def set_threads(n):
+    import torch
+
+    torch.set_num_threads(int(n))
+
+
+# ---------------------------------------------------------------------------------------------- memory
+_LIBC = None
+
+
+def _malloc_trim():
+    """Hand freed heap pages back to the OS (glibc only), so RSS reflects live memory."""
+    global _LIBC
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        if _LIBC is None:
+            _LIBC = ctypes.CDLL("libc.so.6")
+        _LIBC.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _status_mib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _lifetime_peak_mib():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS, KiB on Linux
+
+
+def _reset_peak():
+    """Trim the heap and reset the RSS high-water mark; returns (RSS now in MiB, whether the reset worked)."""
+    gc.collect()
+    _malloc_trim()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        ok = True
+    except OSError:
+        ok = False
+    return _status_mib("VmRSS"), ok and _status_mib("VmHWM") is not None
+
+
+class Meter:
+    """Records the memory of named phases: ``with meter.phase("no-grad"): ...``."""
+
+    def __init__(self):
+        self.memory = {}
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        before, resettable = _reset_peak()
+        yield
+        peak = _status_mib("VmHWM") if resettable else _lifetime_peak_mib()
+        self.memory[name] = {"before_mib": before, "peak_mib": peak, "phase_peak": bool(resettable)}
+
+
+def time_calls(fn, repeats, warmup=None):
+    """Median wall time of ``repeats`` calls of ``fn`` (after one call of ``warmup``, if given)."""
+    if warmup is not None:
+        warmup()
+    times = []
+    for _ in range(int(repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "times_s": times}
+
+
+# ------------------------------------------------------------------------------------------- variants
+@contextlib.contextmanager
+def work_folder(args):
+    """``--workdir`` (kept), or a temporary folder removed at the end unless ``--keep``."""
+    if args.workdir:
+        os.makedirs(args.workdir, exist_ok=True)
+        yield os.path.abspath(args.workdir)
+        return
+    path = tempfile.mkdtemp(prefix="shipclip-bench-")
+    try:
+        yield path
+    finally:
+        if args.keep:
+            print(f"Work folder kept: {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _result_path(work, name):
+    return os.path.join(work, "results", f"{name}.json")
+
+
+def _log_path(work, name):
+    return os.path.join(work, "logs", f"{name}.log")
+
+
+def _run_variant_here(fn, name, args, work):
+    meter = Meter()
+    result = fn(name, args, work, meter)
+    result["memory"] = meter.memory
+    return result
+
+
+def child_main(variants, args):
+    """Entry point of a ``--child NAME`` process: run one variant, write its JSON result."""
+    if args.child not in variants:
+        raise SystemExit(f"Unknown variant {args.child!r}; known: {', '.join(variants)}")
+    set_threads(args.threads)
+    result = _run_variant_here(variants[args.child], args.child, args, args.workdir)
+    result["isolated"] = True
+    path = _result_path(args.workdir, args.child)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+def run_variants(script, argv, args, variants, work, names=None):
+    """Run each variant (fresh process each, or here with ``--in-process``); returns {name: result}."""
+    os.makedirs(os.path.join(work, "logs"), exist_ok=True)
+    results = {}
+    for name in names or list(variants):
+        start = time.perf_counter()
+        if args.in_process:
+            set_threads(args.threads)
+            with open(_log_path(work, name), "w") as log, contextlib.redirect_stdout(log), \
+                    contextlib.redirect_stderr(log):
+                result = _run_variant_here(variants[name], name, args, work)
+            result["isolated"] = False
+        else:
+            result = _run_child(script, argv, args, name, work)
+        print(f"  variant {name}: done in {time.perf_counter() - start:.1f} s")
+        sys.stdout.flush()
+        results[name] = result
+    return results
+
+
+def _run_child(script, argv, args, name, work):
+    cmd = [sys.executable, os.path.abspath(script)] + list(argv) + ["--child", name, "--workdir", work]
+    env = dict(os.environ, TQDM_DISABLE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(args.threads),
+               MKL_NUM_THREADS=str(args.threads))
+    log_path = _log_path(work, name)
+    with open(log_path, "w") as log:
+        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    path = _result_path(work, name)
+    if code != 0 or not os.path.isfile(path):
+        with open(log_path) as f:
+            tail = f.read()[-4000:]
+        raise RuntimeError(f"Variant {name!r} failed (exit code {code}); the end of its log {log_path}:\n{tail}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_array(work, name, tensor):
+    """Save a tensor as ``.npy`` so the (torch-free) parent can compare variants; returns the path."""
+    import numpy as np
+
+    path = os.path.join(work, "arrays", f"{name}.npy")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, tensor.detach().float().cpu().numpy())
+    return path
+
+
+def load_array(path):
+    import numpy as np
+
+    return np.load(path)
+
+
+# ---------------------------------------------------------------------------------------- printed lines
+def print_header(title, args, details):
+    mode = "quick (tiny random model; speed targets do not apply)" if args.quick else "full"
+    print(f"== {title}")
+    print(f"   mode: {mode}; threads: {args.threads}; variants: "
+          f"{'in this process' if args.in_process else 'one fresh process each'}")
+    for line in details:
+        print(f"   {line}")
+    sys.stdout.flush()
+
+
+def ratio_line(name, slow_label, slow_s, fast_label, fast_s, target=None, quick=False):
+    """``RATIO <name>: <slow> X s / <fast> Y s = Rx [target >= T x: met]``; returns the ratio."""
+    ratio = slow_s / fast_s if fast_s > 0 else math.inf
+    verdict = ""
+    if target is not None:
+        verdict = " [quick mode: no target]" if quick else f" [target >= {target:g}x: {'met' if ratio >= target else 'NOT met'}]"
+    print(f"RATIO {name}: {slow_label} {slow_s:.3f} s / {fast_label} {fast_s:.3f} s = {ratio:.2f}x{verdict}")
+    return ratio
+
+
+def memory_lines(label, result, phases=None):
+    """One ``MEMORY`` line per recorded phase of a variant's result."""
+    for phase, m in result["memory"].items():
+        if phases is not None and phase not in phases:
+            continue
+        kind = "peak RSS during the phase" if m["phase_peak"] else "lifetime peak RSS (no reset possible)"
+        where = "" if result.get("isolated") else " [shared process: --in-process]"
+        before = m["before_mib"]
+        grow = f", +{m['peak_mib'] - before:.0f} MiB" if before is not None else ""
+        start = f" (RSS at start {before:.0f} MiB{grow})" if before is not None else ""
+        print(f"MEMORY {label}, {phase}: {kind} {m['peak_mib']:.0f} MiB{start}{where}")
+
+
+# -------------------------------------------------------------------------------------------- models
+def load_backbone(args, work, seed=0):
+    """(model, tokenizer, name): ViT-B-16 with random weights, or the tiny test model with ``--quick``."""
+    import torch
+
+    from shipclip.clip.loader import get_tokenizer, load_clip
+
+    name = _backbone_name(args, work)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = load_clip(name, pretrained="none")
+    return model, get_tokenizer(name), name
+
+
+def _backbone_name(args, work):
+    if not args.quick:
+        return "ViT-B-16"
+    from shipclip.testing import write_tiny_config
+
+    return write_tiny_config(os.path.join(work, "backbones"), "vit")
+
+
+def _image_size(args):
+    if not args.quick:
+        return 224
+    from shipclip.testing import tiny_config
+
+    return int(tiny_config("vit")["vision_cfg"]["image_size"])
+
+
+# ------------------------------------------------------------------------------------- data + trainer
+def write_image_dataset(root, classnames, counts, size, seed=0):
+    """JPEG images (a colour per class plus noise) in CoOp's split-file layout; returns the dataset folder."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(root, _DATA_FOLDER)
+    image_dir = os.path.join(folder, "images")
+    split = {}
+    for part, per_class in counts.items():
+        rows = []
+        for label, name in enumerate(classnames):
+            sub = f"c{label:03d}"
+            os.makedirs(os.path.join(image_dir, sub), exist_ok=True)
+            colour = rng.integers(30, 226, size=3).astype(float)
+            for i in range(per_class):
+                pixels = np.clip(colour + rng.normal(0.0, 30.0, (size, size, 3)), 0, 255).astype(np.uint8)
+                rel = f"{sub}/{part}_{i:03d}.jpg"
+                Image.fromarray(pixels).save(os.path.join(image_dir, rel), quality=90)
+                rows.append([rel, label, name])
+        split[part] = rows
+    with open(os.path.join(folder, _SPLIT_FILE), "w") as f:
+        json.dump(split, f)
+    return folder
+
+
+def prepare_ship_data(args, work):
+    """``2 * args.classes`` classes (base = first half, label-only = second half), ``args.shots`` train each."""
+    names = CLASSNAMES[: 2 * args.classes]
+    counts = {"train": args.shots, "val": 1, "test": 1}
+    write_image_dataset(os.path.join(work, "data"), names, counts, _image_size(args))
+    return names
+
+
+def _register_bench_components():
+    import torch
+    import torch.nn.functional as F
+
+    from shipclip.backend import DATASET_REGISTRY, TRAINER_REGISTRY
+    from shipclip.datasets.benchmark import SplitDataset
+    from shipclip.trainers.ship import SHIP_CoOp
+
+    if BENCH_DATASET not in DATASET_REGISTRY.registered_names():
+        DATASET_REGISTRY.register(type(BENCH_DATASET, (SplitDataset,), {
+            "folder": _DATA_FOLDER, "image_subdir": "images", "split_file": _SPLIT_FILE,
+            "template": "a photo of a {}.", "__module__": __name__,
+        }))
+    if BENCH_TRAINER in TRAINER_REGISTRY.registered_names():
+        return
+
+    class BenchSHIP_CoOp(SHIP_CoOp):
+        """SHIP_CoOp whose stage 1 fits on random features (the generator's quality changes no timing)
+        and that times the feature-cache build."""
+
+        cache_build_s = None
+
+        def generator_training_features(self):
+            data = self.dm.dataset.train_x
+            rng = torch.Generator().manual_seed(0)
+            features = F.normalize(torch.randn(len(data), self.dim("embed_dim"), generator=rng), dim=-1)
+            return features.to(self.device), torch.tensor([d.label for d in data], device=self.device)
+
+        def install_feature_cache(self):
+            start = time.perf_counter()
+            super().install_feature_cache()
+            self.cache_build_s = time.perf_counter() - start
+
+    TRAINER_REGISTRY.register(BenchSHIP_CoOp)
+
+
+def ship_coop_trainer(args, work, tag, opts=()):
+    """SHIP_CoOp with the released recipe (configs/trainers/SHIP_CoOp/vit_b16_released.yaml) on the
+    generated images, with a random backbone and the benchmark's sizes. Stage 1 is not run here."""
+    from shipclip.backend import build_trainer, set_random_seed
+    from shipclip.config import get_cfg
+
+    _register_bench_components()
+    size = _image_size(args)
+    cfg = get_cfg()
+    cfg.merge_from_file(_SHIP_CONFIG)
+    values = [
+        "DATASET.NAME", BENCH_DATASET, "DATASET.ROOT", os.path.join(work, "data"),
+        "DATASET.NUM_SHOTS", args.shots, "DATASET.SUBSAMPLE_CLASSES", "base", "SEED", 1,
+        "OUTPUT_DIR", os.path.join(work, "output", tag), "USE_CUDA", False,
+        "DATALOADER.NUM_WORKERS", 0, "DATALOADER.TRAIN_X.BATCH_SIZE", args.batch_size,
+        "DATALOADER.TEST.BATCH_SIZE", 32, "TRAIN.PRINT_FREQ", 1,
+        "MODEL.BACKBONE.NAME", _backbone_name(args, work), "MODEL.BACKBONE.PRETRAINED", "none",
+        "INPUT.SIZE", (size, size), "TRAINER.NAME", BENCH_TRAINER,
+        "TRAINER.SHIP.EPOCHS", 1, "TRAINER.SHIP.LABEL_ONLY", "new",
+        "FEATURES.DIR", os.path.join(work, "features"),
+    ]
+    if args.quick:
+        values += ["TRAINER.SHIP.ENC_HIDDEN", 32, "TRAINER.SHIP.LATENT_DIM", 8, "TRAINER.SHIP.GEN_HIDDEN", 32]
+    values += list(opts)
+    cfg.merge_from_list([v if isinstance(v, str) else repr(v) for v in values])
+    cfg.freeze()
+    set_random_seed(cfg.SEED)
+    return build_trainer(cfg)
