@@ -299,10 +299,9 @@ def memory_lines(label, result, phases=None):
             continue
         kind = "peak RSS during the phase" if m["phase_peak"] else "lifetime peak RSS (no reset possible)"
         where = "" if result.get("isolated") else " [shared process: --in-process]"
-        before = m["before_mib"]
-        grow = f", +{m['peak_mib'] - before:.0f} MiB" if before is not None else ""
-        start = f" (RSS at start {before:.0f} MiB{grow})" if before is not None else ""
-        print(f"MEMORY {label}, {phase}: {kind} {m['peak_mib']:.0f} MiB{start}{where}")
+        peak, before = round(m["peak_mib"]), m["before_mib"]
+        start = f" (RSS at start {round(before)} MiB, +{peak - round(before)} MiB)" if before is not None else ""
+        print(f"MEMORY {label}, {phase}: {kind} {peak} MiB{start}{where}")
 
 
 # -------------------------------------------------------------------------------------------- models

@@ -77,10 +77,7 @@ class ShipMixin:
         """Label-only class names (not already among the base classes), computed once."""
         if getattr(self, "_label_only", None) is None:
             base = {clean_classname(c).lower() for c in super().get_train_classnames()}
-            names = [n for n in self._requested_label_only() if clean_classname(n).lower() not in base]
-            if not names:
-                print("SHIP: no label-only classes outside the training classes; stage 2 equals the base method")
-            self._label_only = names
+            self._label_only = [n for n in self._requested_label_only() if clean_classname(n).lower() not in base]
         return list(self._label_only)
 
     def _requested_label_only(self):
@@ -155,6 +152,8 @@ class ShipMixin:
         print(f"SHIP generator ({ship.GENERATOR}): {sum(p.numel() for p in generator.parameters() if p.requires_grad):,} "
               f"trainable parameters; {len(classnames) - len(self.label_only_classnames())} base + "
               f"{len(self.label_only_classnames())} label-only classes")
+        if not self.label_only_classnames():
+            print("SHIP: no label-only classes outside the training classes; stage 2 equals the base method")
         source = self._saved_generator_dir()
         if source is not None:
             self._load_generator(generator, source)

@@ -8,9 +8,6 @@ from shipclip.clip import (ImageEncoder, TextEncoder, autocast, autocast_dtype, 
                            load_clip, make_grad_scaler, resolve_precision)
 from shipclip.testing import tiny_clip, write_tiny_config
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("clip_precision")
@@ -90,31 +87,3 @@ def test_image_encoder_casts_input_to_half_weights(workdir, kind):
         ref = full.encode_image(images)
     assert out.dtype == torch.float32 and out.shape == (2, enc.output_dim)
     assert torch.allclose(out, ref, atol=5e-2, rtol=5e-2)
-
-
-@cuda
-def test_cuda_fp16_backbone_and_amp():
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        model = tiny_clip(d, "vit", seed=0, device="cuda", precision=clip_precision_for("fp16"))
-        ref = tiny_clip(d, "vit", seed=0, device="cuda")
-        tokens = get_tokenizer(write_tiny_config(d, "vit"))(["a photo of a dog.", "a cat."]).cuda()
-    text = TextEncoder(model)
-    assert text.dtype == torch.float16
-    images = torch.randn(2, 3, 32, 32, device="cuda")
-    with torch.no_grad():
-        t = text(text.embed(tokens), tokens)
-        i = ImageEncoder(model)(images)
-        t_ref, i_ref = ref.encode_text(tokens), ref.encode_image(images)
-    assert t.dtype == torch.float16 and i.dtype == torch.float32
-    assert torch.allclose(t.float(), t_ref, atol=5e-2, rtol=5e-2)
-    assert torch.allclose(i, i_ref, atol=5e-2, rtol=5e-2)
-
-    dtype = autocast_dtype("amp", "cuda")
-    assert dtype == (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    with autocast("amp", "cuda"):
-        assert torch.is_autocast_enabled("cuda")
-        assert (torch.ones(2, 2, device="cuda") @ torch.ones(2, 2, device="cuda")).dtype == dtype
-    scaler = make_grad_scaler("amp", "cuda")
-    assert (scaler is None) == (dtype == torch.bfloat16)

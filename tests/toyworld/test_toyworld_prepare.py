@@ -9,13 +9,12 @@ from shipclip.toyworld import evaluate, prepare
 def _run(capsys, *args):
     code = prepare.main([*args, "--quick", "--steps", "2", "--no-progress"])
     captured = capsys.readouterr()
-    _run.err = captured.err
-    return code, captured.out.strip().splitlines()
+    return code, captured.out.strip().splitlines(), captured.err
 
 
 def test_prepare_builds_then_reuses_and_prints_paths(tmp_path, cache, capsys):
     root = tmp_path / "data"
-    code, out = _run(capsys, "--root", str(root))
+    code, out, _ = _run(capsys, "--root", str(root))
     assert code == 0
     keys = [line.split("=", 1)[0] for line in out[-3:]]
     assert keys == ["TOYWORLD_ROOT", "TOYWORLD_BACKBONE", "TOYWORLD_WEIGHTS"]
@@ -26,14 +25,14 @@ def test_prepare_builds_then_reuses_and_prints_paths(tmp_path, cache, capsys):
     assert weights.is_file() and values["TOYWORLD_BACKBONE"].endswith(".json")
     stamp = weights.stat().st_mtime_ns
 
-    code, again = _run(capsys, "--root", str(root))
+    code, again, _ = _run(capsys, "--root", str(root))
     assert code == 0 and again[-3:] == out[-3:]
     assert any("reused" in line for line in again) and any("Reusing cached" in line for line in again)
     assert weights.stat().st_mtime_ns == stamp
 
     # A build with other settings in the same root is refused with a clear message.
-    code, _ = _run(capsys, "--root", str(root), "--seed", "2")
-    assert code == 2 and "--force" in _run.err and str(root.resolve()) in _run.err
+    code, _, err = _run(capsys, "--root", str(root), "--seed", "2")
+    assert code == 2 and "--force" in err and str(root.resolve()) in err
 
     result = evaluate.report(values["TOYWORLD_ROOT"], values["TOYWORLD_BACKBONE"], values["TOYWORLD_WEIGHTS"],
                              shots=4, progress=False)

@@ -1,0 +1,204 @@
+"""Our SHIP_CoOp stage-2 step vs the per-step work of the released SHIP code, reimplemented here.
+
+Both variants build the same SHIP_CoOp trainer (released recipe, random ViT-B-16, ``--classes`` base +
+as many label-only classes, the same generator) and run the same ``--steps`` batches of ``--batch-size``
+augmented real images plus as many synthesized label-only features (SYN_RATIO 1), with the same
+random draws.
+
+* ``released``: what the released code does at every step -- encode the batch images through the
+  frozen image tower, re-tokenise every class prompt, run the text tower at the full 77 positions for
+  the CoOp prompts of all classes (with backward into the context), and synthesize the label-only
+  features through the generator at full length (its prompts re-tokenised too).
+* ``ours``: ``trainer.forward_backward`` on cached features (computed once, before the steps): prompts
+  tokenised once, text tower and generator truncated to the longest EOT.
+
+Data loading is excluded from both (the batches are prepared in advance), which favours ``released``.
+The first step is an untimed warm-up; the median of the others is reported. The losses of both
+variants, step by step, and their class text features before the first step are compared.
+
+    python benchmarks/bench_ship_step.py [--quick] [--threads N] [--batch-size B] [--steps S]
+"""
+import os
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+
+TARGET = 10.0
+
+
+class ReleasedStep:
+    """The released code's per-step work, on the trainer's own weights, optimizer and random stream."""
+
+    def __init__(self, trainer):
+        from shipclip.clip.prompts import clean_classname
+        from shipclip.clip.text import TextEncoder
+
+        self.trainer = trainer
+        self.text_full = TextEncoder(trainer.clip_model, truncate=False)  # the full 77 positions
+        self.classnames = [clean_classname(c) for c in trainer.get_train_classnames()]
+        self.coop_placeholder = trainer.prompt_learner.placeholder
+        self.coop_n_ctx = trainer.prompt_learner.n_ctx
+        gen = trainer.generator
+        self.gen_n_ctx = gen.n_ctx
+        self.gen_placeholder = " ".join(["X"] * gen.n_ctx)
+
+    def _embed(self, texts):
+        """Tokenise and embed (every call: the released code does not keep the tokens)."""
+        import torch
+
+        tokens = self.trainer.tokenizer(texts)
+        with torch.no_grad():
+            return self.text_full.token_embedding(tokens), tokens
+
+    def _encode(self, ctx, texts, n_ctx):
+        import torch
+
+        embedding, tokens = self._embed(texts)
+        if ctx.dim() == 2:
+            ctx = ctx.unsqueeze(0).expand(embedding.shape[0], -1, -1)
+        prompts = torch.cat([embedding[:, :1], ctx.to(embedding.dtype), embedding[:, 1 + n_ctx:]], dim=1)
+        return self.text_full(prompts, tokens).float()
+
+    def text_features(self):
+        """Normalised CoOp class features [C, D] at full length (with the gradient into the context)."""
+        import torch.nn.functional as F
+
+        texts = [f"{self.coop_placeholder} {name}." for name in self.classnames]
+        return F.normalize(self._encode(self.trainer.prompt_learner.ctx, texts, self.coop_n_ctx), dim=-1)
+
+    def synthesize(self, n):
+        """``n`` label-only features: labels, then latents, drawn from the trainer's stream in its order."""
+        import torch
+        import torch.nn.functional as F
+
+        t = self.trainer
+        indices = t.label_only_indices()
+        labels = indices[torch.randint(len(indices), (n,), generator=t.syn_rng)]
+        gen = t.generator
+        with torch.no_grad():
+            z = torch.randn((n, gen.latent_dim), generator=t.syn_rng).to(gen.device, gen.dtype)
+            texts = [f"{self.gen_placeholder} {self.classnames[i]}." for i in labels.tolist()]
+            features = F.normalize(self._encode(gen.context(z), texts, self.gen_n_ctx), dim=-1)
+        return features, labels
+
+    def __call__(self, images, labels):
+        import torch
+        import torch.nn.functional as F
+
+        t = self.trainer
+        with torch.no_grad():
+            real = F.normalize(t.clip_model.encode_image(images).float(), dim=-1)
+        syn, syn_labels = self.synthesize(real.shape[0])
+        logits = t.logit_scale * torch.cat([real, syn]) @ self.text_features().t()
+        loss = F.cross_entropy(logits, torch.cat([labels, syn_labels]))
+        t.optim.zero_grad()
+        loss.backward()
+        t.optim.step()
+        return float(loss.detach())
+
+
+def run_variant(name, args, work, meter):
+    import torch
+
+    trainer = common.ship_coop_trainer(args, work, name)
+    trainer.before_train()  # stage 1 (generator on random features), untimed
+    batches = _collect_batches(trainer, args.steps + 1)
+    if name == "ours":
+        start = time.perf_counter()
+        inputs = [(trainer.encode_images(images, normalize=False), labels) for images, labels in batches]
+        cache_s = time.perf_counter() - start
+        step = _our_step(trainer)
+        with torch.no_grad():
+            text = trainer.text_features(trainer.get_train_classnames())
+    else:
+        inputs, cache_s = batches, None
+        step = ReleasedStep(trainer)
+        with torch.no_grad():
+            text = step.text_features()
+    text_path = common.save_array(work, f"{name}-text", text)
+    trainer.epoch, trainer.max_epoch, trainer.num_batches = 0, 1, len(inputs)
+    trainer.before_epoch()  # seeds the synthetic stream: both variants draw the same labels and latents
+    times, losses = [], []
+    with meter.phase("steps"):
+        for i, (x, labels) in enumerate(inputs):
+            trainer.batch_idx = i
+            start = time.perf_counter()
+            losses.append(step(x, labels))
+            times.append(time.perf_counter() - start)
+    timed = times[1:] if len(times) > 1 else times
+    return {"step_s": sorted(timed)[len(timed) // 2], "times_s": times, "losses": losses, "text": text_path,
+            "classes": len(trainer.get_train_classnames()), "batch": int(batches[0][1].shape[0]),
+            "cache_s": cache_s}
+
+
+def _our_step(trainer):
+    def step(features, labels):
+        return trainer.forward_backward({"img": features, "label": labels})["loss"]
+    return step
+
+
+def _collect_batches(trainer, n):
+    """``n`` (images, labels) batches from the trainer's augmented training loader (cycled if needed)."""
+    batches = []
+    while len(batches) < n:
+        for batch in trainer.train_loader_x:
+            batches.append((batch["img"], batch["label"]))
+            if len(batches) == n:
+                break
+    return batches
+
+
+VARIANTS = {"released": run_variant, "ours": run_variant}
+
+
+def report(results, args):
+    released, ours = results["released"], results["ours"]
+    print(f"-- {released['classes']} classes (base + label-only); per step {released['batch']} real + "
+          f"{released['batch']} synthesized features; median of {max(len(ours['times_s']) - 1, 1)} step(s)")
+    common.ratio_line("SHIP_CoOp stage-2 step, ours vs released per-step work", "released", released["step_s"],
+                      "ours", ours["step_s"], target=TARGET, quick=args.quick)
+    a, b = common.load_array(released["text"]), common.load_array(ours["text"])
+    loss_diff = max(abs(x - y) for x, y in zip(released["losses"], ours["losses"]))
+    print(f"CHECK same work: max |loss released - loss ours| over {len(ours['losses'])} steps = {loss_diff:.2e} "
+          f"(first loss {ours['losses'][0]:.4f}); max |class text features| difference = {float(abs(a - b).max()):.2e}")
+    if ours["cache_s"] is not None:
+        print(f"INFO ours: encoding the {len(ours['times_s'])} batches once beforehand took {ours['cache_s']:.2f} s "
+              "(the feature cache's job; see bench_feature_cache.py)")
+    for name in ("released", "ours"):
+        common.memory_lines(f"SHIP_CoOp step, {name}", results[name])
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = common.build_parser(__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=None, help="base classes (as many label-only) (default 10; quick 2)")
+    parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
+    parser.add_argument("--batch-size", type=int, default=None, help="real images per step (default 8; quick 2)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps after the warm-up step (default 3; quick 1)")
+    args = common.fill_defaults(parser.parse_args(argv), dict(classes=10, shots=4, batch_size=8, steps=3),
+                                dict(classes=2, shots=2, batch_size=2, steps=1))
+    for key in ("classes", "shots", "batch_size", "steps"):
+        if getattr(args, key) < 1:
+            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
+    if 2 * args.classes > len(common.CLASSNAMES):
+        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}")
+    if args.child:
+        return common.child_main(VARIANTS, args)
+    common.print_header(
+        "SHIP_CoOp stage-2 step: ours vs the released code's per-step work", args,
+        [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} base + "
+         f"{args.classes} label-only classes; batch {args.batch_size} real + {args.batch_size} synthesized; "
+         f"{args.steps} timed step(s) after 1 warm-up step"])
+    with common.work_folder(args) as work:
+        common.prepare_ship_data(args, work)
+        results = common.run_variants(__file__, argv, args, VARIANTS, work)
+        report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
