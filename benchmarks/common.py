@@ -17,7 +17,6 @@ This module does not import torch at module level: the parent process never need
 import argparse
 import contextlib
 import ctypes
-import gc
 import json
 import math
 import os
@@ -135,7 +134,6 @@ def _lifetime_peak_mib():
 
 def _reset_peak():
     """Trim the heap and reset the RSS high-water mark; returns (RSS now in MiB, whether the reset worked)."""
-    gc.collect()
     _malloc_trim()
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -288,7 +286,7 @@ def ratio_line(name, slow_label, slow_s, fast_label, fast_s, target=None, quick=
     verdict = ""
     if target is not None:
         verdict = " [quick mode: no target]" if quick else f" [target >= {target:g}x: {'met' if ratio >= target else 'NOT met'}]"
-    print(f"RATIO {name}: {slow_label} {slow_s:.3f} s / {fast_label} {fast_s:.3f} s = {ratio:.2f}x{verdict}")
+    print(f"RATIO {name}: {slow_label} {slow_s:.4g} s / {fast_label} {fast_s:.4g} s = {ratio:.2f}x{verdict}")
     return ratio
 
 
@@ -365,7 +363,8 @@ def prepare_ship_data(args, work):
     """``2 * args.classes`` classes (base = first half, label-only = second half), ``args.shots`` train each."""
     names = CLASSNAMES[: 2 * args.classes]
     counts = {"train": args.shots, "val": 1, "test": 1}
-    write_image_dataset(os.path.join(work, "data"), names, counts, _image_size(args))
+    size = 40 if args.quick else 224  # stored size; the transforms resize to the model's input size
+    write_image_dataset(os.path.join(work, "data"), names, counts, size)
     return names
 
 

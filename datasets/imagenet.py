@@ -107,7 +107,7 @@ class ImageNet(ImageNetFolders):
         self.check_val_layout(val_dir)
         train = self.read_class_folders(train_dir, classnames)
         test = self.read_class_folders(val_dir, classnames, folders=sorted_subfolders(train_dir))
-        lab2cname = label_names(train, test)
+        lab2cname = label_names(train, test, allow_duplicates=True)
         train, _ = self.fewshot(cfg, train, None, lab2cname)
         self.finish(cfg, train, None, test, lab2cname, val_is_test=True)
 

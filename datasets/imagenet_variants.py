@@ -19,7 +19,7 @@ class TestOnlyImageNet(ImageNetFolders):
         data = self.read_data(classnames)
         if int(cfg.DATASET.NUM_SHOTS) > 0:
             print(f"{self.name} is a test-only dataset: DATASET.NUM_SHOTS={cfg.DATASET.NUM_SHOTS} is ignored")
-        self.finish(cfg, data, None, data, label_names(data), test_only=True)
+        self.finish(cfg, data, None, data, label_names(data, allow_duplicates=True), test_only=True)
 
     def read_data(self, classnames):
         raise NotImplementedError

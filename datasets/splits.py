@@ -137,16 +137,37 @@ def split_fingerprint(path_prefix, *lists):
     return digest.hexdigest()
 
 
-def label_names(*lists, source=""):
-    """``{label: class name}`` over all lists; one label with two names means a broken split."""
+def label_names(*lists, source="", allow_duplicates=False):
+    """``{label: class name}`` over all lists; one label with two names means a broken split.
+
+    Every class needs a non-empty name, distinct from the others once written as a prompt sees it
+    (underscores as spaces, case ignored): two classes with the same prompt cannot be told apart.
+    ``allow_duplicates`` only notes such pairs (CLIP's ImageNet names repeat two of them).
+    """
+    where = f' in "{source}"' if source else ""
     mapping = {}
     for items in lists:
         for item in items or ():
             name = mapping.setdefault(item.label, item.classname)
             if name != item.classname:
-                where = f' in "{source}"' if source else ""
                 raise ValueError(
                     f'Label {item.label} is named both "{name}" and "{item.classname}"{where}; '
                     "every label must have one class name."
                 )
+    owners = {}
+    for label in sorted(mapping):
+        name = mapping[label]
+        key = " ".join(str(name).replace("_", " ").lower().split())
+        if not key:
+            raise ValueError(f"Label {label} has an empty class name ({name!r}){where}. Give every class a name: "
+                             "CLIP classifies by the class names.")
+        owners.setdefault(key, []).append(label)
+    repeated = {key: labels for key, labels in owners.items() if len(labels) > 1}
+    if repeated:
+        listed = "; ".join(f'labels {", ".join(map(str, labels))} are all "{mapping[labels[0]]}"'
+                           for labels in list(repeated.values())[:5])
+        if not allow_duplicates:
+            raise ValueError(f"Duplicated class names{where}: {listed}. Their prompts would be identical and "
+                             "the classes impossible to tell apart; give each class a distinct name.")
+        print(f"Note: duplicated class names{where}: {listed}; these classes share one prompt.")
     return mapping

@@ -83,6 +83,8 @@ class FeatureCache:
     def load(self, parts):
         """The cached tensors, or None when the entry is missing, partial or corrupt."""
         entry = self.path(parts)
+        if not os.path.isdir(entry):
+            return None
         meta_path, data_path = os.path.join(entry, "meta.json"), os.path.join(entry, "features.pt")
         try:
             with open(meta_path) as f:
@@ -90,9 +92,7 @@ class FeatureCache:
             if meta.get("version") != FORMAT_VERSION or meta.get("sha1") != _sha1_file(data_path):
                 raise ValueError("checksum mismatch")
             return torch.load(data_path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # partial or corrupt: rebuild
+        except Exception as exc:  # partial (a file missing) or corrupt: rebuild
             print(f"Feature cache entry {entry} is unusable ({exc}); rebuilding it")
             shutil.rmtree(entry, ignore_errors=True)
             return None

@@ -17,14 +17,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-RATIO = re.compile(r"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>[0-9.]+) s / (?P<fast>\S+) (?P<b>[0-9.]+) s = "
+RATIO = re.compile(r"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>[0-9.e+-]+) s / (?P<fast>\S+) (?P<b>[0-9.e+-]+) s = "
                    r"(?P<r>[0-9.]+|inf)x \[quick mode: no target\]$")
 MEMORY = re.compile(r"^MEMORY (?P<label>.+), (?P<phase>[^,]+): peak RSS during the phase (?P<peak>\d+) MiB "
                     r"\(RSS at start (?P<start>\d+) MiB, \+(?P<grow>-?\d+) MiB\)(?P<shared> \[shared process: --in-process\])?$")
 
 
 def run_quick(module, tmp_path, capsys, *extra):
-    rc = module.main(["--quick", "--in-process", "--workdir", str(tmp_path), *extra])
+    rc = module.main(["--quick", "--in-process", "--threads", "1", "--workdir", str(tmp_path), *extra])
     assert rc == 0
     return capsys.readouterr().out.splitlines()
 
@@ -99,7 +99,7 @@ def test_ship_step_quick(tmp_path, capsys):
 def test_variants_in_fresh_processes(tmp_path):
     """The default mode: the parent starts one child process per variant and reads back its JSON."""
     script = os.path.join(REPO, "benchmarks", "bench_ship_step.py")
-    out = subprocess.run([sys.executable, script, "--quick", "--workdir", str(tmp_path)], capture_output=True,
+    out = subprocess.run([sys.executable, script, "--quick", "--threads", "1", "--workdir", str(tmp_path)], capture_output=True,
                          text=True, cwd=str(tmp_path), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()

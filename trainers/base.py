@@ -31,6 +31,7 @@ to ``results.json`` (``shipclip.results.record_evaluation``); with ``TEST.JOINT`
 the per-class mean accuracy on seen (base) and unseen (new) classes and their harmonic mean.
 """
 import datetime
+import os
 import os.path as osp
 import time
 
@@ -103,6 +104,7 @@ class ClipTrainer(TrainerX):
 
     PREC_NODE = "COOP"
     LR_STEP = "epoch"  # "epoch": one scheduler step per epoch (CoOp); "iter": every iteration (Tip-Adapter-F)
+    LR_KEY = "OPTIM.LR"  # the config key of the learning rate (named in error messages)
     TEXT_CHUNK = 1024  # prompts per text-tower call under no_grad (bounds memory on 1000-class sets)
 
     # ------------------------------------------------------------------ construction
@@ -325,6 +327,26 @@ class ClipTrainer(TrainerX):
             self.scaler.step(optim)
         self.scaler.update()
 
+    def training_stage(self):
+        """How error messages name what is being trained (SHIP: its stage 2)."""
+        return f"{type(self).__name__} training"
+
+    def detect_anomaly(self, loss):
+        """Stop at a NaN/inf loss, naming the stage, the loss term, the step and what to change."""
+        if torch.isfinite(loss).all():
+            return
+        value = float(loss.detach().float().reshape(-1)[0])
+        where = f"epoch {self.epoch + 1}/{self.max_epoch}"
+        if getattr(self, "num_batches", None):
+            where += f", batch {self.batch_idx + 1}/{self.num_batches}"
+        fixes = f"lower {self.LR_KEY} (the learning rate is now {self.get_current_lr():g})"
+        if self.precision != "fp32":
+            fixes += f", use TRAINER.{self.PREC_NODE}.PREC fp32 (now {self.precision})"
+        raise FloatingPointError(
+            f"{self.training_stage()}: non-finite cross-entropy loss ({value}) at {where}. Loss is infinite or NaN: "
+            f"{fixes}, or check the input images."
+        )
+
     # ------------------------------------------------------------------ feature extraction
     def build_loader(self, data_source, is_train_transform, batch_size=None, shuffle=False):
         """A loader over ``data_source`` with the train (augmenting) or test transform."""
@@ -543,8 +565,9 @@ class ClipTrainer(TrainerX):
             missing = [k for k in missing if k not in set(dropped)]
             if missing or unexpected:
                 raise RuntimeError(
-                    f'Checkpoint "{path}" does not match {name}: missing keys {missing}, unexpected keys '
-                    f"{list(unexpected)}. Was it saved by {type(self).__name__}?"
+                    f'Checkpoint "{path}" does not match {name} of {type(self).__name__}: missing keys {missing}, '
+                    f"unexpected keys {list(unexpected)}. It was saved by another trainer: evaluate it with the "
+                    "--trainer and --config-file of the run that saved it."
                 )
 
     @staticmethod
@@ -560,9 +583,13 @@ class ClipTrainer(TrainerX):
                     path = osp.join(folder, f.read().strip())
                 print(f"No model-best.pth.tar in {folder}; loading the last saved checkpoint {osp.basename(path)}")
         if not osp.exists(path):
+            prefix = "model.pth.tar-"
+            saved = sorted(int(f[len(prefix):]) for f in (os.listdir(folder) if osp.isdir(folder) else [])
+                           if f.startswith(prefix) and f[len(prefix):].isdigit())
+            found = (f"saved epochs there: {', '.join(map(str, saved))}" if saved else
+                     f'"{folder}" holds no saved model: give the --output-dir of a finished training run')
             raise FileNotFoundError(
-                f'Model not found at "{path}". Check --model-dir and --load-epoch (saved epochs are the '
-                f"model.pth.tar-<N> files in {folder})."
+                f'Model not found at "{path}". Check --model-dir and --load-epoch ({found}).'
             )
         return path
 

@@ -227,6 +227,11 @@ class ShipMixin:
         save_checkpoint(state, self._generator_dir())
 
     # ------------------------------------------------------------------ stage 2
+    def training_stage(self):
+        """Error messages name the stage and the base method (stage 1 names itself in ``fit_generator``)."""
+        base = next(c.__name__ for c in type(self).__mro__ if not issubclass(c, ShipMixin))
+        return f"SHIP stage 2 ({base} on real + synthesized features)"
+
     def synthesize_batch(self, n):
         """``n`` synthesized features of label-only classes (labels uniform over them)."""
         from shipclip.ship import sample_for_labels

@@ -303,6 +303,7 @@ class TipAdapterF(TipAdapter):
 
     LEARNABLE_KEYS = True
     LR_STEP = "iter"
+    LR_KEY = "TRAINER.TIP.LR"
 
     def build_optimizer_for(self, module):
         tip_cfg = self.cfg.TRAINER.TIP

@@ -85,7 +85,10 @@ def normalize_model_name(name):
         if candidate in known:
             return candidate
     close = difflib.get_close_matches(name.replace("/", "-"), known, n=5, cutoff=0.6)
-    hint = f" Close open_clip names: {', '.join(close)}." if close else ""
+    coop = difflib.get_close_matches(name, list(COOP_NAMES), n=1, cutoff=0.6) if "/" in name else []
+    best = (coop or close or [None])[0]
+    hint = f" Did you mean {best!r}?" if best else ""
+    hint += f" (close open_clip names: {', '.join(close)})" if close else ""
     raise ValueError(
         f"Unknown CLIP backbone {name!r} (MODEL.BACKBONE.NAME). Use a CoOp name "
         f"({', '.join(sorted(COOP_NAMES))}), an open_clip model name (open_clip.list_models()), "

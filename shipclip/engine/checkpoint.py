@@ -144,7 +144,15 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     fpath = os.path.join(fdir, fname)
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as exc:  # torch lists every key; the first problem is enough to see the cause
+        problem = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise RuntimeError(
+            f'Cannot resume from "{fpath}": it does not fit the current {type(model).__name__} ({problem}). '
+            "The folder holds a run of another trainer or of other settings (class set, backbone, context "
+            "length). Use a new --output-dir for this run, or delete that folder to start it from scratch."
+        ) from None
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])

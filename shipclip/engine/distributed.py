@@ -37,7 +37,7 @@ TIMEOUT_ENV = "SHIPCLIP_DIST_TIMEOUT_MIN"
 DEFAULT_TIMEOUT_MIN = 12 * 60
 _REQUIRED_ENV = ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
-_state = {"control_group": None, "backend": None}
+_state = {"control_group": None, "backend": None, "main_only": 0}  # main_only: depth inside run_on_main_process
 
 
 def _dist():
@@ -174,14 +174,15 @@ def comm_device():
 
 
 def barrier():
-    """Wait for every rank (no-op in a plain run)."""
-    if is_distributed():
+    """Wait for every rank (no-op in a plain run, and inside code that only rank 0 runs)."""
+    if is_distributed() and not _state["main_only"]:
         _dist().barrier(group=_control_group())
 
 
 def broadcast_object(obj, src=0):
-    """Rank ``src``'s ``obj`` on every rank (picklable objects; no-op in a plain run)."""
-    if not is_distributed():
+    """Rank ``src``'s ``obj`` on every rank (picklable objects; no-op in a plain run and inside code
+    that only rank 0 runs)."""
+    if not is_distributed() or _state["main_only"]:
         return obj
     box = [obj]
     _dist().broadcast_object_list(box, src=src, group=_control_group())
@@ -294,18 +295,22 @@ def run_on_main_process(fn):
 
     Used for evaluation: rank 0 evaluates the whole split, prints and records it; the other ranks
     wait and get the same value, so decisions taken on it (best validation epoch) agree everywhere.
-    If rank 0 fails, the other ranks raise too instead of waiting forever.
+    If rank 0 fails, the other ranks raise too instead of waiting forever. Inside ``fn``, barriers
+    and object broadcasts are local (the other ranks are not there to meet them), e.g. a save.
     """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if not is_distributed():
+        if not is_distributed() or _state["main_only"]:
             return fn(*args, **kwargs)
         if is_main_process():
+            _state["main_only"] += 1
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
+                _state["main_only"] -= 1
                 broadcast_object(("error", f"{type(exc).__name__}: {exc}"))
                 raise
+            _state["main_only"] -= 1
             broadcast_object(("ok", result))
             return result
         status, value = broadcast_object(None)
@@ -313,5 +318,4 @@ def run_on_main_process(fn):
             raise RuntimeError(f"{getattr(fn, '__qualname__', fn)} failed on rank 0 ({value}); see rank 0's log.")
         return value
 
-    wrapper.runs_on_main_process = True
     return wrapper

@@ -8,13 +8,22 @@ import difflib
 __all__ = ["Registry", "check_availability"]
 
 
-def check_availability(requested, available):
-    """Raise ``ValueError`` naming the closest available choice when ``requested`` is unknown."""
+def check_availability(requested, available, what=None):
+    """Raise ``ValueError`` naming the closest available choice when ``requested`` is unknown.
+
+    ``what`` (e.g. ``"trainer (--trainer / TRAINER.NAME)"``) names the setting in the message;
+    without it the message keeps Dassl's wording.
+    """
     available = list(available)
     if requested in available:
         return
     close = difflib.get_close_matches(str(requested), [str(a) for a in available], n=1, cutoff=0.0)
     hint = f' Did you mean "{close[0]}"?' if close else ""
+    if what:
+        raise ValueError(
+            f'Unknown {what}: "{requested}" is not registered.{hint} Available ones are: {sorted(available)}. '
+            "Fix the name, or register your own class through SHIPCLIP_EXTRA_MODULES (see train.py)."
+        )
     raise ValueError(
         f'The requested one is "{requested}", but it is not available. '
         f"Available ones are: {sorted(available)}.{hint}"

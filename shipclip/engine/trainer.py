@@ -44,7 +44,7 @@ BEST_MODEL_FILE = "model-best.pth.tar"
 
 def build_trainer(cfg):
     """Instantiate the trainer registered under ``cfg.TRAINER.NAME`` with ``cfg``."""
-    check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
+    check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names(), "trainer (--trainer / TRAINER.NAME)")
     if cfg.VERBOSE:
         print(f"Loading trainer: {cfg.TRAINER.NAME}")
     return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)

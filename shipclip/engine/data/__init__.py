@@ -7,7 +7,7 @@ DATASET_REGISTRY = Registry("DATASET")
 
 def build_dataset(cfg):
     """Instantiate the dataset class registered under ``cfg.DATASET.NAME`` with ``cfg``."""
-    check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
+    check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names(), "dataset (DATASET.NAME)")
     if cfg.VERBOSE:
         print(f"Loading dataset: {cfg.DATASET.NAME}")
     return DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
