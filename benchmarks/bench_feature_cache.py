@@ -12,7 +12,8 @@ label-only classes, synthesized by the generator), the released SHIP_CoOp recipe
 The epoch time (``--epochs`` epochs, averaged) includes data loading, the image tower (online only),
 the synthesis of label-only features, the text tower over all classes and the optimizer step. The
 cache build is reported on its own line, with the number of epochs after which it has paid for itself.
-Stage 1 (the generator fit) runs before the measured epochs in both variants, on random features.
+Stage 1 (the generator fit, on random features) and one untimed training step on the variant's own
+first batch run before the measured epochs in both variants.
 
     python benchmarks/bench_feature_cache.py [--quick] [--threads N] [--views K] [--batch-size B]
 """
@@ -29,46 +30,36 @@ TARGET = 5.0
 
 
 def run_variant(name, args, work, meter):
-    import torch
-
-    from shipclip.features import CachedFeatureDataset, install_feature_loaders
+    from shipclip.features import CachedFeatureDataset
 
     cached = name == "cached"
     start = time.perf_counter()
     trainer = common.ship_coop_trainer(args, work, name, opts=[
         "FEATURES.CACHE", str(cached), "FEATURES.TRAIN_VIEWS", str(args.views)])
     construct_s = time.perf_counter() - start
-    build_s, how = getattr(trainer, "cache_build_s", None), "trainer (FEATURES.CACHE True)"
     if cached and not isinstance(getattr(trainer.train_loader_x, "dataset", None), CachedFeatureDataset):
-        # The trainer does not serve cached features itself: install the same loaders around it.
-        how = "component level (loaders installed by the benchmark; the trainer ignores FEATURES.CACHE)"
-        identity = trainer.feature_identity() if hasattr(trainer, "feature_identity") else {
-            "backbone": trainer.cfg.MODEL.BACKBONE.NAME, "weights": "random seed"}
-        start = time.perf_counter()
-        install_feature_loaders(trainer, lambda images: trainer.encode_images(images, normalize=False), identity)
-        build_s = time.perf_counter() - start
+        raise RuntimeError("FEATURES.CACHE True did not give a training loader over cached features "
+                           f"({type(trainer.train_loader_x.dataset).__name__}); the trainer must install "
+                           "shipclip.features loaders when FEATURES.CACHE is on.")
     trainer.before_train()  # stage 1 (generator) and the engine's bookkeeping, untimed
-    _warm_up(trainer, torch)
+    _warm_up(trainer)
     trainer.max_epoch = args.epochs
-    with meter.phase("epoch"):
-        start = time.perf_counter()
+    with meter.phase("epoch"), common.Timer() as timer:
         for epoch in range(args.epochs):
             trainer.epoch = epoch
             trainer.before_epoch()
             trainer.run_epoch()
-        epoch_s = (time.perf_counter() - start) / args.epochs
-    return {"epoch_s": epoch_s, "steps": int(trainer.num_batches), "images": len(trainer.dm.dataset.train_x),
-            "classes": len(trainer.get_train_classnames()), "construct_s": construct_s, "cache_build_s": build_s,
-            "cache_mode": how if cached else "", "views": args.views}
+    return {"epoch_s": timer.wall / args.epochs, "epoch_cpu_s": timer.cpu / args.epochs,
+            "steps": int(trainer.num_batches), "images": len(trainer.dm.dataset.train_x),
+            "classes": len(trainer.get_train_classnames()), "construct_s": construct_s,
+            "cache_build_s": trainer.cache_build_s, "views": args.views}
 
 
-def _warm_up(trainer, torch):
-    """One untimed pass through both towers on dummy inputs (thread pools, first-call allocations)."""
-    size = trainer.dim("image_size")
-    with torch.no_grad():
-        trainer.encode_images(torch.zeros(1, 3, size, size))
-        features = torch.nn.functional.normalize(torch.ones(2, trainer.dim("embed_dim")), dim=-1)
-        trainer.compute_loss(features, torch.zeros(2, dtype=torch.long))
+def _warm_up(trainer):
+    """One untimed training step on the variant's own first batch (first-call costs of both towers)."""
+    batch = next(iter(trainer.train_loader_x))
+    trainer.batch_idx, trainer.num_batches = 0, 2  # not the last batch: the LR schedule is left alone
+    trainer.forward_backward(batch)
 
 
 VARIANTS = {"online": run_variant, "cached": run_variant}
@@ -76,11 +67,13 @@ VARIANTS = {"online": run_variant, "cached": run_variant}
 
 def report(results, args):
     online, cached = results["online"], results["cached"]
-    print(f"-- {online['images']} training images, {online['classes']} classes (base + label-only), "
-          f"{online['steps']} steps of {args.batch_size} real + {args.batch_size} synthesized features per epoch")
-    print(f"   cached variant: {cached['cache_mode']}")
+    used = min(online["steps"] * args.batch_size, online["images"])
+    print(f"-- {online['images']} training images ({used} used per epoch: Dassl drops an incomplete last batch), "
+          f"{online['classes']} classes (base + label-only); {online['steps']} step(s) of {args.batch_size} real + "
+          f"{args.batch_size} synthesized features per epoch; mean over {args.epochs} epoch(s)")
     common.ratio_line("SHIP_CoOp epoch, cached vs online image features", "online", online["epoch_s"],
-                      "cached", cached["epoch_s"], target=TARGET, quick=args.quick)
+                      "cached", cached["epoch_s"], target=TARGET, quick=args.quick,
+                      cpu=(online["epoch_cpu_s"], cached["epoch_cpu_s"]))
     build = cached["cache_build_s"]
     if build is not None:
         saved = online["epoch_s"] - cached["epoch_s"]
@@ -96,11 +89,13 @@ def main(argv=None):
     parser = common.build_parser(__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=None, help="base classes (as many label-only) (default 10; quick 2)")
     parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
-    parser.add_argument("--batch-size", type=int, default=None, help="real features per step (default 8; quick 2)")
+    parser.add_argument("--batch-size", type=int, default=None, help="real images per step (default 32, CoOp's "
+                        "recipe; quick 2)")
     parser.add_argument("--views", type=int, default=None, help="FEATURES.TRAIN_VIEWS of the cache (default 1)")
-    parser.add_argument("--epochs", type=int, default=None, help="measured epochs per variant (default 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="measured epochs per variant, averaged (default 2; "
+                        "quick 1)")
     args = common.fill_defaults(parser.parse_args(argv),
-                                dict(classes=10, shots=4, batch_size=8, views=1, epochs=1),
+                                dict(classes=10, shots=4, batch_size=32, views=1, epochs=2),
                                 dict(classes=2, shots=2, batch_size=2, views=1, epochs=1))
     for key in ("classes", "shots", "batch_size", "views", "epochs"):
         if getattr(args, key) < 1:
@@ -116,6 +111,7 @@ def main(argv=None):
     with common.work_folder(args) as work:
         common.prepare_ship_data(args, work)
         results = common.run_variants(__file__, argv, args, VARIANTS, work)
+        print(f"   {common.load_line('end')}")
         report(results, args)
     return 0
 

@@ -19,6 +19,7 @@ variants, step by step, and their class text features before the first step are 
     python benchmarks/bench_ship_step.py [--quick] [--threads N] [--batch-size B] [--steps S]
 """
 import os
+import statistics
 import sys
 import time
 
@@ -122,15 +123,16 @@ def run_variant(name, args, work, meter):
     text_path = common.save_array(work, f"{name}-text", text)
     trainer.epoch, trainer.max_epoch, trainer.num_batches = 0, 1, len(inputs)
     trainer.before_epoch()  # seeds the synthetic stream: both variants draw the same labels and latents
-    times, losses = [], []
+    times, cpu, losses = [], [], []
     with meter.phase("steps"):
         for i, (x, labels) in enumerate(inputs):
             trainer.batch_idx = i
-            start = time.perf_counter()
-            losses.append(step(x, labels))
-            times.append(time.perf_counter() - start)
-    timed = times[1:] if len(times) > 1 else times
-    return {"step_s": sorted(timed)[len(timed) // 2], "times_s": times, "losses": losses, "text": text_path,
+            with common.Timer() as timer:
+                losses.append(step(x, labels))
+            times.append(timer.wall)
+            cpu.append(timer.cpu)
+    return {"step_s": statistics.median(times[1:] or times), "step_cpu_s": statistics.median(cpu[1:] or cpu),
+            "times_s": times, "cpu_s": cpu, "losses": losses, "text": text_path,
             "classes": len(trainer.get_train_classnames()), "batch": int(batches[0][1].shape[0]),
             "cache_s": cache_s}
 
@@ -160,7 +162,8 @@ def report(results, args):
     print(f"-- {released['classes']} classes (base + label-only); per step {released['batch']} real + "
           f"{released['batch']} synthesized features; median of {max(len(ours['times_s']) - 1, 1)} step(s)")
     common.ratio_line("SHIP_CoOp stage-2 step, ours vs released per-step work", "released", released["step_s"],
-                      "ours", ours["step_s"], target=TARGET, quick=args.quick)
+                      "ours", ours["step_s"], target=TARGET, quick=args.quick,
+                      cpu=(released["step_cpu_s"], ours["step_cpu_s"]))
     a, b = common.load_array(released["text"]), common.load_array(ours["text"])
     loss_diff = max(abs(x - y) for x, y in zip(released["losses"], ours["losses"]))
     print(f"CHECK same work: max |loss released - loss ours| over {len(ours['losses'])} steps = {loss_diff:.2e} "
@@ -196,6 +199,7 @@ def main(argv=None):
     with common.work_folder(args) as work:
         common.prepare_ship_data(args, work)
         results = common.run_variants(__file__, argv, args, VARIANTS, work)
+        print(f"   {common.load_line('end')}")
         report(results, args)
     return 0
 

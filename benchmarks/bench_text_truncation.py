@@ -85,7 +85,8 @@ def report(results, args):
               f"of {full['length']}")
         for phase in PHASES:
             common.ratio_line(f"text {phase}, {spec['label']}", "full", full[phase]["median_s"],
-                              "truncated", trunc[phase]["median_s"], target=TARGET, quick=args.quick)
+                              "truncated", trunc[phase]["median_s"], target=TARGET, quick=args.quick,
+                              cpu=(full[phase]["cpu_median_s"], trunc[phase]["cpu_median_s"]))
         a, b = common.load_array(full["features"]), common.load_array(trunc["features"])
         diff = float(abs(a - b).max())
         print(f"CHECK {spec['label']}: max |full - truncated| = {diff:.2e} over {a.shape[0]} x {a.shape[1]} "
@@ -111,6 +112,7 @@ def main(argv=None):
                f"class names; median of {args.repeats} call(s) after an untimed {WARMUP_ROWS}-prompt warm-up"])
     with common.work_folder(args) as work:
         results = common.run_variants(__file__, argv, args, VARIANTS, work)
+        print(f"   {common.load_line('end')}")
         report(results, args)
     return 0
 

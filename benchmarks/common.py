@@ -33,7 +33,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 __all__ = [
-    "REPO", "CLASSNAMES", "build_parser", "fill_defaults", "set_threads", "Meter", "time_calls",
+    "REPO", "CLASSNAMES", "build_parser", "fill_defaults", "set_threads", "Meter", "Timer", "time_calls", "load_line",
     "run_variants", "child_main", "work_folder", "ratio_line", "memory_lines", "print_header",
     "load_backbone", "write_image_dataset", "BENCH_DATASET", "BENCH_TRAINER", "ship_coop_trainer",
     "save_array", "load_array",
@@ -158,16 +158,43 @@ class Meter:
         self.memory[name] = {"before_mib": before, "peak_mib": peak, "phase_peak": bool(resettable)}
 
 
+class Timer:
+    """Wall time and process CPU time (every thread of the process) of a ``with`` block.
+
+    CPU time does not count the time the process waits for a core, so on a shared machine its
+    ratios are steadier than wall-time ratios (threads spinning at a barrier still count).
+    """
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        return False
+
+
 def time_calls(fn, repeats, warmup=None):
-    """Median wall time of ``repeats`` calls of ``fn`` (after one call of ``warmup``, if given)."""
+    """Median wall and CPU time of ``repeats`` calls of ``fn`` (after one call of ``warmup``, if given)."""
     if warmup is not None:
         warmup()
-    times = []
+    wall, cpu = [], []
     for _ in range(int(repeats)):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "times_s": times}
+        with Timer() as t:
+            fn()
+        wall.append(t.wall)
+        cpu.append(t.cpu)
+    return {"median_s": statistics.median(wall), "times_s": wall, "cpu_median_s": statistics.median(cpu), "cpu_s": cpu}
+
+
+def load_line(when):
+    """``load average at <when>: 1-min load on N CPUs`` (how busy the shared machine was)."""
+    try:
+        load = f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        load = "unknown"
+    return f"load average at {when}: {load} on {os.cpu_count()} CPUs"
 
 
 # ------------------------------------------------------------------------------------------- variants
@@ -277,16 +304,25 @@ def print_header(title, args, details):
           f"{'in this process' if args.in_process else 'one fresh process each'}")
     for line in details:
         print(f"   {line}")
+    print(f"   {load_line('start')}")
     sys.stdout.flush()
 
 
-def ratio_line(name, slow_label, slow_s, fast_label, fast_s, target=None, quick=False):
-    """``RATIO <name>: <slow> X s / <fast> Y s = Rx [target >= T x: met]``; returns the ratio."""
+def ratio_line(name, slow_label, slow_s, fast_label, fast_s, target=None, quick=False, cpu=None):
+    """``RATIO <name>: <slow> X s / <fast> Y s = Rx [target >= T x: met] (process CPU time: ...)``.
+
+    The target verdict is on wall time; ``cpu`` = (slow, fast) process CPU seconds adds their ratio.
+    Returns the wall-time ratio.
+    """
     ratio = slow_s / fast_s if fast_s > 0 else math.inf
     verdict = ""
     if target is not None:
         verdict = " [quick mode: no target]" if quick else f" [target >= {target:g}x: {'met' if ratio >= target else 'NOT met'}]"
-    print(f"RATIO {name}: {slow_label} {slow_s:.4g} s / {fast_label} {fast_s:.4g} s = {ratio:.2f}x{verdict}")
+    extra = ""
+    if cpu is not None:
+        c_ratio = cpu[0] / cpu[1] if cpu[1] > 0 else math.inf
+        extra = f" (process CPU time: {cpu[0]:.4g} s / {cpu[1]:.4g} s = {c_ratio:.2f}x)"
+    print(f"RATIO {name}: {slow_label} {slow_s:.4g} s / {fast_label} {fast_s:.4g} s = {ratio:.2f}x{verdict}{extra}")
     return ratio
 
 

@@ -11,7 +11,7 @@
 # Built-in variants: full, no_kl (LAMBDA_KL 0), global_ctx_only (USE_BIAS False),
 # bias_only (USE_GLOBAL_CTX False), mlp_generator (GENERATOR mlp).
 # Output: $OUTPUT/ablation/<variant>/base2new/{train_base,test_new}/<dataset>/shots_<SHOTS>/<trainer>/<cfg>/seed<S>
-# Environment (besides scripts/common.sh): TRAINER (default SHIP_CoOp), CFG (default vit_b16).
+# Environment (besides scripts/common.sh): TRAINER (default SHIP_CoOp), CFG (default vit_b16_ctxv1 for SHIP_CoOp).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

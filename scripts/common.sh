@@ -72,11 +72,12 @@ is_zeroshot() { [[ $1 == ZeroshotCLIP* ]]; }
 is_ship() { [[ $1 == SHIP_* ]]; }
 
 # Default trainer config per protocol (the configs of CoOp's and CoCoOp's published protocols).
+# A SHIP trainer uses the config of its base method; SHIP_CoOp has only the ctxv1 recipes.
 default_cfg() {
     case "$1:$2" in
-        CoOp:base2new | CoOp:ablation) echo vit_b16_ctxv1 ;;
-        CoOp:xd) echo vit_b16_ep50_ctxv1 ;;
-        CoCoOp:*) echo vit_b16_c4_ep10_batch1_ctxv1 ;;
+        CoOp:xd | SHIP_CoOp:xd) echo vit_b16_ep50_ctxv1 ;;
+        CoOp:base2new | CoOp:ablation | SHIP_CoOp:*) echo vit_b16_ctxv1 ;;
+        CoCoOp:* | SHIP_CoCoOp:*) echo vit_b16_c4_ep10_batch1_ctxv1 ;;
         *) echo vit_b16 ;;
     esac
 }

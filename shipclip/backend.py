@@ -9,8 +9,9 @@ touches Dassl.
 
 A few names are always ours, whatever the engine, because Dassl 0.6.x breaks on current PyTorch:
 ``build_lr_scheduler`` (Dassl's warmup passes ``verbose``, a TypeError on torch >= 2.7, and pickles
-scheduler objects into checkpoints) and ``load_checkpoint`` (``weights_only`` handling on
-torch >= 2.6).
+scheduler objects into checkpoints), ``load_checkpoint`` and ``load_pretrained_weights`` (Dassl's
+call ``torch.load`` with torch's default ``weights_only=True`` since torch 2.6, which refuses
+checkpoints that Dassl itself wrote, e.g. CoOp weights used as ``MODEL.INIT_WEIGHTS``).
 """
 import importlib
 import os
@@ -73,21 +74,19 @@ if ENGINE == "dassl":
     from dassl.evaluation import EVALUATOR_REGISTRY, build_evaluator
     from dassl.metrics import compute_accuracy
     from dassl.optim import build_optimizer
-    from dassl.utils import (check_isfile, collect_env_info, listdir_nohidden, load_pretrained_weights,
-                             mkdir_if_missing, read_image, read_json, set_random_seed, setup_logger,
-                             write_json)
+    from dassl.utils import (check_isfile, collect_env_info, listdir_nohidden, mkdir_if_missing, read_image,
+                             read_json, set_random_seed, setup_logger, write_json)
 else:
     from shipclip.engine import (DATASET_REGISTRY, EVALUATOR_REGISTRY, TRAINER_REGISTRY, DataManager,
                                  DatasetBase, DatasetWrapper, Datum, SimpleTrainer, TrainerBase, TrainerX,
                                  build_dataset, build_evaluator, build_optimizer, build_trainer,
                                  build_transform, check_isfile, collect_env_info, compute_accuracy,
-                                 get_cfg_default, listdir_nohidden, load_pretrained_weights,
-                                 mkdir_if_missing, read_image, read_json, set_random_seed, setup_logger,
-                                 write_json)
+                                 get_cfg_default, listdir_nohidden, mkdir_if_missing, read_image,
+                                 read_json, set_random_seed, setup_logger, write_json)
 
 # Always ours: engine-agnostic and safe on current PyTorch (see the module docstring).
 from shipclip.engine.optim import build_lr_scheduler  # noqa: E402
-from shipclip.engine.checkpoint import load_checkpoint  # noqa: E402
+from shipclip.engine.checkpoint import load_checkpoint, load_pretrained_weights  # noqa: E402
 
 
 def engine_description():

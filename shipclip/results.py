@@ -282,7 +282,7 @@ def load_results(path):
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsFormatError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). It is always "
+            f"{path} is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}). It is always "
             "written atomically, so it was damaged or edited by hand: delete it and re-run that evaluation."
         ) from None
 

@@ -17,8 +17,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-RATIO = re.compile(r"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>[0-9.e+-]+) s / (?P<fast>\S+) (?P<b>[0-9.e+-]+) s = "
-                   r"(?P<r>[0-9.]+|inf)x \[quick mode: no target\]$")
+NUM = r"[0-9.e+-]+"
+RATIO = re.compile(rf"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>{NUM}) s / (?P<fast>\S+) (?P<b>{NUM}) s = "
+                   rf"(?P<r>{NUM}|inf)x \[quick mode: no target\] \(process CPU time: (?P<ca>{NUM}) s / "
+                   rf"(?P<cb>{NUM}) s = (?P<cr>{NUM}|inf)x\)$")
 MEMORY = re.compile(r"^MEMORY (?P<label>.+), (?P<phase>[^,]+): peak RSS during the phase (?P<peak>\d+) MiB "
                     r"\(RSS at start (?P<start>\d+) MiB, \+(?P<grow>-?\d+) MiB\)(?P<shared> \[shared process: --in-process\])?$")
 
@@ -35,9 +37,10 @@ def ratios(lines):
         if line.startswith("RATIO"):
             m = RATIO.match(line)
             assert m, f"malformed ratio line: {line}"
-            a, b, r = float(m["a"]), float(m["b"]), float(m["r"])
-            assert a > 0 and b > 0
-            assert r == pytest.approx(a / b, rel=0.02, abs=0.01), line  # the printed ratio is the quotient
+            for a, b, r in ((m["a"], m["b"], m["r"]), (m["ca"], m["cb"], m["cr"])):
+                a, b, r = float(a), float(b), float(r)
+                assert a > 0 and b > 0
+                assert r == pytest.approx(a / b, rel=0.02, abs=0.01), line  # the printed ratio is the quotient
             found[m["name"]] = (m["slow"], m["fast"], r)
     return found
 
@@ -80,7 +83,6 @@ def test_feature_cache_quick(tmp_path, capsys):
     assert "cached vs online" in name
     assert check_value(lines, "CACHE build", r"\): ([0-9.]+) s") > 0
     assert set(memory(lines)) == {("SHIP_CoOp epoch, online", "epoch"), ("SHIP_CoOp epoch, cached", "epoch")}
-    assert any(x.strip().startswith("cached variant: ") for x in lines)
     assert os.listdir(tmp_path / "features")  # the cached variant really wrote cache entries
 
 

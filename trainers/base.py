@@ -323,6 +323,8 @@ class ClipTrainer(TrainerX):
         for optim in optims:
             optim.zero_grad()
         self.scaler.scale(loss).backward()
+        if hasattr(self, "sync_gradients"):  # built-in engine under torchrun: average across ranks
+            self.sync_gradients(names)
         for optim in optims:
             self.scaler.step(optim)
         self.scaler.update()

@@ -152,6 +152,7 @@ class CoOp(ClipTrainer):
             pl = self.prompt_learner
             if pl.ctx.dim() == 3:
                 return (f"The class-specific context (CSC) has one context per training class and the current "
-                        f"dataset has {pl.n_cls} classes: CSC contexts only load on the same label space.")
+                        f"dataset has {pl.n_cls} classes: CSC contexts only load on the same label space. Evaluate "
+                        "on the classes it was trained on, or train with TRAINER.COOP.CSC False to transfer it.")
             return ("Set TRAINER.COOP.N_CTX / CTX_INIT / CSC as in the training run (and use the same backbone).")
         return super().shape_mismatch_hint(name, key)

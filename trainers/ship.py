@@ -62,6 +62,13 @@ def read_classname_file(path):
     return names
 
 
+def _rank():
+    """Process rank under torchrun (0 otherwise): each rank draws its own synthetic features."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def _dataset_yaml(key):
     """``configs/datasets/<key>.yaml`` of this repository when it exists (scripts pass the YAML key)."""
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -135,7 +142,7 @@ class ShipMixin:
         super().before_epoch()
         # Synthetic draws depend only on (seed, epoch): a resumed run draws the same samples.
         if getattr(self, "syn_rng", None) is not None:
-            self.syn_rng.manual_seed(self._ship_seed() * 100003 + int(self.epoch))
+            self.syn_rng.manual_seed(self._ship_seed() * 100003 + int(self.epoch) * 101 + _rank())
 
     def _ship_seed(self):
         return int(self.cfg.SEED) if int(self.cfg.SEED) >= 0 else 0

@@ -143,7 +143,16 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
         raise RuntimeError(f'Pointer file "{pointer}" is empty. Delete it to train from scratch.')
     fpath = os.path.join(fdir, fname)
     print(f'Loading checkpoint from "{fpath}"')
-    checkpoint = load_checkpoint(fpath)
+    try:
+        checkpoint = load_checkpoint(fpath)
+    except RuntimeError as exc:  # damaged from outside (saves are atomic): offer the earlier epochs
+        earlier = sorted((f for f in os.listdir(fdir) if f.startswith("model.pth.tar-") and f != fname),
+                         key=lambda f: int(f.rsplit("-", 1)[1]) if f.rsplit("-", 1)[1].isdigit() else -1)
+        if not earlier:
+            raise
+        raise RuntimeError(
+            f'{exc} To resume from an earlier epoch instead, write one of {", ".join(earlier)} into "{pointer}".'
+        ) from exc
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:  # torch lists every key; the first problem is enough to see the cause

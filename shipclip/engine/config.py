@@ -201,6 +201,8 @@ def _check_type(value, original, full_key, source):
         hint = f" Write it as a float, e.g. {float(value)!r}."
     elif type(original) is str:
         hint = " Quote it if it should be a string."
+    elif not isinstance(original, CN):
+        hint = f" Give a value of type {_type_name(original)}, like the default."
     raise ValueError(
         f'Config key "{full_key}" expects {_type_name(original)} (default {original!r}), '
         f"but {source} gives {value!r} ({_type_name(value)}).{hint}"

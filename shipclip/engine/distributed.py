@@ -274,7 +274,8 @@ def decorrelate_rngs():
 
     The ranks share one seed so that they build the same run; left as they are, rank ``r``'s
     ``k``-th image would get the same random crop or flip as every other rank's ``k``-th image.
-    The new seed derives from the shared stream plus the rank, so a seeded run stays reproducible.
+    The new seed derives from the shared stream plus the rank, so a seeded run stays reproducible
+    (and resumable: called at the start of every epoch, after any per-epoch reseed).
     """
     if not is_distributed():
         return

@@ -330,9 +330,8 @@ class SimpleTrainer(TrainerBase):
         self.time_start = time.time()
 
     def _start_distributed(self):
-        """Same weights on every rank (rank 0's), then rank-specific random streams for training."""
+        """Same weights on every rank (rank 0's); ``run_epoch`` then gives each rank its own random stream."""
         distributed.broadcast_modules([m for m in self._models.values() if m is not None])
-        distributed.decorrelate_rngs()
         world, per_process = distributed.get_world_size(), self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
         print(f"Distributed data parallel: {world} processes; {per_process} training images per process "
               f"and step, {world * per_process} in all (DATALOADER.TRAIN_X.BATCH_SIZE is per process)")
@@ -424,6 +423,9 @@ class TrainerX(SimpleTrainer):
         sampler = getattr(self.train_loader_x, "sampler", None)
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
+        # Multi-process runs: after any per-epoch reseed in before_epoch (identical on every rank),
+        # each rank gets its own augmentation stream, still a function of (seed, epoch, rank).
+        distributed.decorrelate_rngs()
         print_freq = self.cfg.TRAIN.PRINT_FREQ
 
         end = time.time()

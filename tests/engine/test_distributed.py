@@ -20,6 +20,20 @@ from shipclip.engine.data.samplers import DistributedShardSampler, RandomSampler
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFTEST = os.path.join(REPO, "tests", "conftest.py")
+
+
+def _root_conftest():
+    """tests/conftest.py loaded by path (``from conftest import`` picks whichever conftest loaded last)."""
+    import importlib.util
+    import sys
+
+    name = "shipclip_root_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, CONFTEST)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 BATCH = 4  # per process in the two-process run; the single-process reference uses 2 * BATCH
 
 WORKER = r'''
@@ -124,7 +138,7 @@ def run_in_process(argv):
     import shipclip.backend
     import train
 
-    from conftest import make_test_components
+    make_test_components = _root_conftest().make_test_components
 
     make_test_components(shipclip.backend)
     stdout = sys.stdout
@@ -147,7 +161,8 @@ def state(path):
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory):
     """One torchrun launch with two CPU processes (gloo); returns the folders it wrote."""
-    from conftest import tiny_cfg_yaml, write_tiny_image_dataset
+    fixtures = _root_conftest()
+    tiny_cfg_yaml, write_tiny_image_dataset = fixtures.tiny_cfg_yaml, fixtures.write_tiny_image_dataset
     from shipclip.testing import write_tiny_config
 
     root = tmp_path_factory.mktemp("ddp")
@@ -294,7 +309,8 @@ def fake_rank(monkeypatch, rank, world=2, broadcast=None):
 
 
 def test_training_loaders_split_each_global_batch(tiny_cfg, tiny_data_root, monkeypatch):
-    from conftest import TINY_SPLIT_FILE, TINY_FOLDER
+    fixtures = _root_conftest()
+    TINY_SPLIT_FILE, TINY_FOLDER = fixtures.TINY_SPLIT_FILE, fixtures.TINY_FOLDER
     from shipclip.engine import Datum, read_json
 
     folder = os.path.join(str(tiny_data_root), TINY_FOLDER)
@@ -372,3 +388,16 @@ def test_setup_errors_say_what_to_do(monkeypatch):
     monkeypatch.setenv(distributed.TIMEOUT_ENV, "-3")
     with pytest.raises(ValueError, match=distributed.TIMEOUT_ENV):
         distributed._timeout()
+
+
+def test_ranks_get_distinct_reproducible_random_streams(monkeypatch):
+    draws = {}
+    for rank in (0, 1, 1):
+        fake_rank(monkeypatch, rank)
+        torch.manual_seed(21)  # the shared per-epoch seed every rank starts from
+        distributed.decorrelate_rngs()
+        draw = torch.rand(4)
+        if rank in draws:
+            assert torch.equal(draws[rank], draw)  # a function of (seed, rank): resumable
+        draws[rank] = draw
+    assert not torch.equal(draws[0], draws[1])

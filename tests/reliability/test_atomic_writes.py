@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from reliability_helpers import TRAINER_OPTS, base, main, train_argv
+from reliability_helpers import TRAINER_OPTS, assert_same_checkpoint, base, main, train_argv
 
 CACHE_OPTS = ["FEATURES.CACHE", "True", "FEATURES.TRAIN_VIEWS", "1"]
 
@@ -126,3 +126,25 @@ def test_truncated_results_json_is_reported_and_the_run_rewrites_it(reference_ru
     assert f"It was moved to {path}.bak; starting a new record." in out
     assert (folder / "results.json.bak").read_bytes() == damaged
     assert _results(folder) == good
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+def test_damaged_checkpoint_is_named_with_the_way_out(reference_run, color_root, tmp_path, restore_stdout):
+    """Saves are atomic, so only outside damage makes a checkpoint unreadable; resuming then says what to do."""
+    folder = tmp_path / "run"
+    shutil.copytree(reference_run("CoOp") / "prompt_learner", folder / "prompt_learner")  # unfinished: no results
+    last = folder / "prompt_learner" / "model.pth.tar-3"
+    last.write_bytes(last.read_bytes()[:1000])
+    argv = train_argv("CoOp", color_root, folder, TRAINER_OPTS["CoOp"])
+    with pytest.raises(RuntimeError) as info:
+        main(argv)
+    text = str(info.value)
+    print(f"\n[RuntimeError] {text}")
+    pointer = folder / "prompt_learner" / "checkpoint"
+    assert text.startswith(f'Checkpoint "{last}" is corrupt or truncated and cannot be loaded (')
+    assert text.endswith(f'To resume from an earlier epoch instead, write one of model.pth.tar-1, model.pth.tar-2 '
+                         f'into "{pointer}".')
+
+    pointer.write_text("model.pth.tar-2\n")  # following the message
+    main(argv)
+    assert_same_checkpoint(reference_run("CoOp") / "prompt_learner" / "model.pth.tar-3", last)

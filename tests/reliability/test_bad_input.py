@@ -12,6 +12,7 @@ import torch
 
 from reliability_helpers import RUN_OPTS, SHIP_OPTS, base, main, train_argv
 
+
 def message(info):
     """The exception's message (KeyError wraps it in quotes)."""
     value = info.value
@@ -124,19 +125,26 @@ def test_duplicated_class_names(data_copy, tmp_path, restore_stdout):
     assert_says(info, 'labels 0, 5 are all "red"', f'in "{path}"', "give each class a distinct name")
 
 
-def test_shots_larger_than_available_images(color_root, tmp_path, restore_stdout, capsys):
-    trainer = main(train_argv("CoOp", color_root, tmp_path / "out", RUN_OPTS + ["DATASET.NUM_SHOTS", "5"],
+def test_shots_larger_than_available_images(data_copy, tmp_path, restore_stdout, capsys):
+    root, folder = data_copy
+    path, split = _split(folder)
+    blue = base.CLASSES.index("blue")
+    rows = [row for row in split["train"] if row[1] == blue]
+    split["train"] = [row for row in split["train"] if row[1] != blue] + rows[:3]  # blue: 3 training images
+    _write_split(path, split)
+    trainer = main(train_argv("CoOp", root, tmp_path / "out", RUN_OPTS + ["DATASET.NUM_SHOTS", "5"],
                               flags=["--no-train"]))
-    out = capsys.readouterr().out
-    per_class = base.COUNTS["val"]  # 3 val images per class, min(5, 4) = 4 asked for
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Few-shot ")]
+    print("\n[printed] " + "\n[printed] ".join(lines))
+    per_class = base.COUNTS["val"]  # 3 val images per class; min(5, 4) = 4 are asked for
     listed = ", ".join(f"{c} ({per_class})" for c in base.CLASSES)
-    line = next(line for line in out.splitlines() if line.startswith("Few-shot val:"))
-    print(f"\n[printed] {line}")
-    assert line == (f"Few-shot val: {len(base.CLASSES)} of {len(base.CLASSES)} classes have fewer than 4 images; "
-                    f"all their images are used: {listed}")
-    assert "Few-shot train:" not in out  # 6 training images per class cover 5 shots
+    assert lines == [
+        "Few-shot train: 1 of 6 classes have fewer than 5 images; all their images are used: blue (3)",
+        f"Few-shot val: 6 of 6 classes have fewer than 4 images; all their images are used: {listed}",
+    ]
+    train = [d.classname for d in trainer.dm.dataset.train_x]
+    assert {c: train.count(c) for c in base.CLASSES} == {c: 3 if c == "blue" else 5 for c in base.CLASSES}
     assert len(trainer.dm.dataset.val) == per_class * len(base.CLASSES)
-    assert len(trainer.dm.dataset.train_x) == 5 * len(base.CLASSES)
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -166,7 +174,8 @@ def test_wrong_config_value_type(where, color_root, tmp_path, restore_stdout):
         opts, source = ["OPTIM.MAX_EPOCH", "ten"], "command line"
     with pytest.raises(ValueError) as info:
         main(train_argv("CoOp", color_root, tmp_path / "out", opts, flags=flags))
-    assert_says(info, 'Config key "OPTIM.MAX_EPOCH" expects int (default 10)', f"but {source} gives 'ten' (str)")
+    assert_says(info, 'Config key "OPTIM.MAX_EPOCH" expects int (default 10)', f"but {source} gives 'ten' (str)",
+                "Give a value of type int, like the default.")
 
 
 def test_float_key_given_an_int_says_how_to_write_it(color_root, tmp_path, restore_stdout):
@@ -271,7 +280,7 @@ def test_eval_only_class_specific_context_on_another_class_set(color_root, tmp_p
         main(train_argv("CoOp", color_root, tmp_path / "out", csc + ["DATASET.SUBSAMPLE_CLASSES", "base"], flags=flags))
     assert_says(info, f'Checkpoint "{tmp_path / "csc" / "prompt_learner" / "model.pth.tar-1"}"',
                 "prompt_learner.ctx has shape (6, 2,", "expects (3, 2,",
-                "CSC contexts only load on the same label space")
+                "CSC contexts only load on the same label space", "train with TRAINER.COOP.CSC False")
 
 
 @pytest.mark.parametrize("change", [["TRAINER.NAME", "CoCoOp"], ["DATASET.SUBSAMPLE_CLASSES", "base"]],
