@@ -22,7 +22,8 @@ RATIO = re.compile(rf"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>{NUM}) s / (?P<fa
                    rf"(?P<r>{NUM}|inf)x \[quick mode: no target\] \(process CPU time: (?P<ca>{NUM}) s / "
                    rf"(?P<cb>{NUM}) s = (?P<cr>{NUM}|inf)x\)$")
 MEMORY = re.compile(r"^MEMORY (?P<label>.+), (?P<phase>[^,]+): peak RSS during the phase (?P<peak>\d+) MiB "
-                    r"\(RSS at start (?P<start>\d+) MiB, \+(?P<grow>-?\d+) MiB\)(?P<shared> \[shared process: --in-process\])?$")
+                    r"\(RSS at start (?P<start>\d+) MiB, \+(?P<grow>-?\d+) MiB\)"
+                    r"(?P<shared> \[shared process: --in-process\])?$")
 
 
 def run_quick(module, tmp_path, capsys, *extra):
@@ -101,8 +102,8 @@ def test_ship_step_quick(tmp_path, capsys):
 def test_variants_in_fresh_processes(tmp_path):
     """The default mode: the parent starts one child process per variant and reads back its JSON."""
     script = os.path.join(REPO, "benchmarks", "bench_ship_step.py")
-    out = subprocess.run([sys.executable, script, "--quick", "--threads", "1", "--workdir", str(tmp_path)], capture_output=True,
-                         text=True, cwd=str(tmp_path), timeout=600)
+    out = subprocess.run([sys.executable, script, "--quick", "--threads", "1", "--workdir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=str(tmp_path), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
     assert len(ratios(lines)) == 1

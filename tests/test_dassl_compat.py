@@ -75,36 +75,59 @@ def _write_tree(root, files):
     return str(root)
 
 
-def _python(code, engine, pythonpath=None, args=()):
+# Runs first in a subprocess: "dassl" resolves only to ``root`` (None: does not exist), even where a
+# real Dassl is installed (an editable install's finder would otherwise win over PYTHONPATH).
+DASSL_FINDER = """
+import importlib.machinery, sys
+class _DasslOnlyFrom:
+    def find_spec(self, name, path=None, target=None):
+        if name == "dassl" or name.startswith("dassl."):
+            if {root!r} is None:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+            return importlib.machinery.PathFinder.find_spec(name, path or [{root!r}])
+sys.meta_path.insert(0, _DasslOnlyFrom())
+"""
+
+
+def _python(code, engine, dassl_root=None):
     env = dict(os.environ, SHIP_ENGINE=engine, OMP_NUM_THREADS="1")
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    cmd = [sys.executable] + (["-c", code] if code else list(args))
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    code = DASSL_FINDER.format(root=dassl_root) + code
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 # ------------------------------------------------------------------------------ engine switch
 def test_ship_engine_dassl_without_dassl_fails_loudly(tmp_path):
-    # An empty "dassl" package first on the path: dassl.engine is missing whatever is installed.
-    broken = _write_tree(tmp_path, {"dassl/__init__.py": ""})
-    proc = _python("import shipclip.backend", "dassl", broken)
-    assert proc.returncode != 0
-    assert "SHIP_ENGINE=dassl but Dassl.pytorch does not import" in proc.stderr
-    assert "dassl.engine" in proc.stderr
+    out = tmp_path / "run"
+    run_train = (f"import runpy; sys.argv = ['train.py', '--trainer', 'CoOp', '--output-dir', {str(out)!r}]\n"
+                 "runpy.run_path('train.py', run_name='__main__')\n")
+    cli = _python(run_train, "dassl")
+    assert cli.returncode != 0
+    assert "SHIP_ENGINE=dassl but Dassl.pytorch does not import (dassl.engine" in cli.stderr
+    assert not out.exists()  # nothing ran, nothing was written
 
-    cli = _python(None, "dassl", broken, args=["train.py", "--trainer", "CoOp", "--output-dir", str(tmp_path / "o")])
-    assert cli.returncode != 0 and "SHIP_ENGINE=dassl but Dassl.pytorch does not import" in cli.stderr
-    assert not (tmp_path / "o").exists()  # nothing ran, nothing was written
 
-    auto = _python("import shipclip.backend as b; print(b.ENGINE)", "auto", broken)
-    assert auto.returncode == 0 and auto.stdout.strip() == "builtin"
-    bad = _python("import shipclip.backend", "dasl", broken)
-    assert bad.returncode != 0 and "SHIP_ENGINE='dasl' is not valid" in bad.stderr
+def test_engine_choice_without_dassl(monkeypatch):
+    import types
+
+    import shipclip.backend as backend
+
+    for name in [n for n in sys.modules if n.startswith("dassl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "dassl", types.ModuleType("dassl"))  # a "dassl" without its submodules
+    monkeypatch.setenv("SHIP_ENGINE", "dassl")
+    with pytest.raises(ImportError, match="SHIP_ENGINE=dassl but Dassl.pytorch does not import"):
+        backend._select_engine()
+    monkeypatch.setenv("SHIP_ENGINE", "auto")
+    assert backend._select_engine()[0] == "builtin"
+    monkeypatch.setenv("SHIP_ENGINE", "dasl")
+    with pytest.raises(ValueError, match="'dasl' is not valid"):
+        backend._select_engine()
 
 
 def test_dassl_engine_keeps_our_loaders_and_scheduler(tmp_path):
     fake = _write_tree(tmp_path, FAKE_DASSL)
-    proc = _python(PROBE, "dassl", fake)
+    proc = _python(PROBE, "dassl", dassl_root=fake)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info.pop("engine") == "dassl"

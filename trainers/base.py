@@ -533,6 +533,17 @@ class ClipTrainer(TrainerX):
             self._model_epoch = self.start_epoch
 
     # ------------------------------------------------------------------ checkpoints
+    def resume_model_if_exist(self, directory):
+        """Resume through the project's checkpoint reader under either engine.
+
+        Dassl 0.6's reader calls ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
+        which refuses run folders written by Dassl itself (its warmup scheduler pickles a scheduler
+        object); ours reads them and maps their scheduler state onto ours.
+        """
+        from shipclip.engine.trainer import TrainerBase as ProjectTrainerBase
+
+        return ProjectTrainerBase.resume_model_if_exist(self, directory)
+
     def filter_state_dict(self, name, state_dict):
         """Drop entries that must come from the current dataset rather than the checkpoint."""
         return state_dict, ()

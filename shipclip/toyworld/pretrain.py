@@ -1,9 +1,9 @@
 """Contrastive pretraining of the micro-CLIP on captioned pretraining-style ToyWorld scenes.
 
 The micro-CLIP is an ordinary open_clip ``CLIP`` built from a small JSON config (real BPE
-tokenizer, 77-token context, 49408-word vocabulary) and trained from scratch on "web" data: clean
-scenes of every colour x shape combination, each paired with a caption drawn from several
-templates, as alt-texts would be. The checkpoint is a plain ``state_dict`` saved with
+tokenizer, 77-token context, 49408-word vocabulary) and trained from scratch on "web" data: varied
+scenes (``render.PRETRAIN``) of every colour x shape combination, each paired with a caption drawn
+from several templates, as alt-texts would be. The checkpoint is a plain ``state_dict`` saved with
 ``torch.save``, so it loads through the standard path
 ``open_clip.create_model(<config name>, pretrained=<file>)`` after ``open_clip.add_model_config``.
 
@@ -42,12 +42,12 @@ __all__ = [
 
 PRETRAIN_VERSION = 1  # bump when the training procedure changes in a way the settings do not capture
 
-# Caption templates, as alt-texts of clean icon-like images would read.
+# Caption templates, as alt-texts of icon-like images would read.
 TEMPLATES = (
     "a photo of a {color} {shape}.",
     "a {color} {shape}",
     "{color} {shape}",
-    "a {color} {shape} on a white background",
+    "an image of a {color} {shape}",
     "a drawing of a {color} {shape}.",
     "a picture of a {color} {shape}.",
     "an illustration of a {color} {shape}",
@@ -62,7 +62,7 @@ TEMPLATES = (
 SIZE_TEMPLATES = (
     "a {size} {color} {shape}",
     "a photo of a {size} {color} {shape}.",
-    "a {size} {color} {shape} on a white background",
+    "an image of a {size} {color} {shape}",
 )
 SIZE_WORDS = {"small": (0.0, 0.55), "large": (0.75, 10.0)}  # radius ranges (fraction of half width)
 SIZE_CAPTION_P = 0.3
@@ -80,13 +80,13 @@ QUICK_MODEL_CONFIG = {
 class PretrainSettings:
     """Everything besides the model config and the world that determines the weights."""
 
-    steps: int = 400
+    steps: int = 600
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: int = 50
-    pool_per_class: int = 400  # pre-rendered scenes per class
-    eval_per_class: int = 20  # held-out clean scenes per class for the logged zero-shot check
+    pool_per_class: int = 600  # pre-rendered scenes per class
+    eval_per_class: int = 20  # held-out pretraining-style scenes per class for the logged zero-shot check
     seed: int = 0
 
 
@@ -206,7 +206,7 @@ class _CaptionSampler:
 
 
 def _render_pool(world, per_class, size, key, progress):
-    """``per_class`` clean scenes of every class: uint8 [N, 3, H, W], labels [N], radius [N]."""
+    """``per_class`` pretraining-style scenes of every class: uint8 [N, 3, H, W], labels [N], radius [N]."""
     rng = np.random.default_rng(key)
     color_ids, shape_ids = world.index_arrays()
     labels = np.repeat(np.arange(world.num_classes), per_class)
@@ -259,8 +259,8 @@ def _register(config_path):
 
 
 @torch.no_grad()
-def _clean_zero_shot(model, text, tokenizer, world, images, labels, normalize):
-    """Top-1 accuracy of "a photo of a {}." on held-out clean scenes (a sanity check of pretraining)."""
+def _heldout_zero_shot(model, text, tokenizer, world, images, labels, normalize):
+    """Top-1 of "a photo of a {}." on held-out pretraining-style scenes (a sanity check of pretraining)."""
     tokens = tokenizer([f"a photo of a {c}." for c in world.classnames])
     L = text.sequence_length(tokens)
     t = F.normalize(text(text.token_embedding(tokens[:, :L]), tokens[:, :L]), dim=-1)
@@ -350,15 +350,15 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
         train_s = time.time() - t1
 
         model.eval()
-        accuracy = _clean_zero_shot(model, text, tokenizer, world, held_out, held_labels, normalize)
+        accuracy = _heldout_zero_shot(model, text, tokenizer, world, held_out, held_labels, normalize)
         metrics = {
             "render_seconds": round(render_s, 2), "train_seconds": round(train_s, 2), "threads": threads,
             "final_loss": round(float(np.mean(losses[-20:])), 4) if losses else None,
-            "clean_zero_shot_top1": round(accuracy, 4), "classes": world.num_classes,
+            "heldout_zero_shot_top1": round(accuracy, 4), "classes": world.num_classes,
             "logit_scale": round(float(model.logit_scale.detach().exp()), 2),
         }
         log(f"micro-CLIP pretraining: {total} steps in {train_s:.1f} s (rendering {render_s:.1f} s), "
-            f"final loss {metrics['final_loss']}, zero-shot on held-out clean scenes {100 * accuracy:.1f}%")
+            f"final loss {metrics['final_loss']}, zero-shot on held-out pretraining-style scenes {100 * accuracy:.1f}%")
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return state, metrics
     finally:

@@ -2,11 +2,13 @@
 
 Each scene is one main object (a coloured shape) on a background, in one of two styles:
 
-* ``PRETRAIN``: the "web" images the micro-CLIP learns from: a plain light background, one
-  object near the centre, moderate size, small rotation, mild colour variation.
-* ``DOWNSTREAM``: the benchmark's images, with a real distribution shift: coloured gradient and
-  striped backgrounds, gray/black/white clutter shapes, any rotation, a wider range of sizes and
-  positions, stronger colour and contrast jitter, and pixel noise.
+* ``PRETRAIN``: the "web" images the micro-CLIP learns from. Like web photos they vary: half
+  have a plain light background, half a smooth colour gradient; at most one small gray/black/white
+  clutter shape; the object is large-ish, roughly centred, tilted at most 45 degrees; mild colour,
+  contrast and noise jitter.
+* ``DOWNSTREAM``: the benchmark's images, with a real distribution shift from that: never a plain
+  background, half of them striped (never seen in pretraining), one to three clutter shapes, any
+  rotation, smaller objects anywhere in the frame, stronger colour and contrast jitter and noise.
 
 Shapes are evaluated analytically on a supersampled grid and box-filtered, so edges are
 anti-aliased. All randomness comes from the ``numpy.random.Generator`` passed in, so the same
@@ -33,17 +35,18 @@ class Style:
     rotation: float  # max |angle| in degrees
     brightness: tuple  # multiplier of the object colour
     color_std: float  # per-channel colour jitter (0-255 units)
-    background: str  # "plain" | "scene"
+    plain_p: float  # probability of a plain light background (else a colour gradient)
+    stripes_p: float  # probability of stripes over a gradient background
     clutter: tuple  # (min, max) number of clutter shapes
     contrast: tuple  # global contrast multiplier around mid-gray
     noise: float  # gaussian pixel noise std (0-255 units)
 
 
-PRETRAIN = Style(name="pretrain", scale=(0.45, 0.85), offset=0.5, rotation=20.0, brightness=(0.9, 1.05),
-                 color_std=10.0, background="plain", clutter=(0, 0), contrast=(1.0, 1.0), noise=0.0)
+PRETRAIN = Style(name="pretrain", scale=(0.4, 0.85), offset=0.7, rotation=45.0, brightness=(0.85, 1.1),
+                 color_std=12.0, plain_p=0.5, stripes_p=0.0, clutter=(0, 1), contrast=(0.9, 1.05), noise=3.0)
 
 DOWNSTREAM = Style(name="downstream", scale=(0.3, 0.75), offset=1.0, rotation=180.0, brightness=(0.75, 1.15),
-                   color_std=18.0, background="scene", clutter=(1, 3), contrast=(0.75, 1.1), noise=8.0)
+                   color_std=18.0, plain_p=0.0, stripes_p=0.5, clutter=(1, 3), contrast=(0.75, 1.1), noise=8.0)
 
 
 def _inside_star(u, v, points=5, inner=0.42):
@@ -114,12 +117,26 @@ def _place(rng, n, scale_range, offset):
 
 
 def _background(rng, n, size, style):
-    if style.background == "plain":
-        level = rng.uniform(225.0, 255.0, size=(n, 1, 1, 1))
-        tint = rng.uniform(-8.0, 8.0, size=(n, 1, 1, 3))
-        return np.broadcast_to(level + tint, (n, size, size, 3)).astype(np.float32)
-    if style.background != "scene":
-        raise ValueError(f"Unknown background kind {style.background!r}; use 'plain' or 'scene'.")
+    """Per scene: a plain light background (probability ``plain_p``) or a random colour gradient,
+    striped with probability ``stripes_p``."""
+    if style.plain_p >= 1.0:
+        return _plain_background(rng, n, size), np.ones(n, dtype=bool)
+    if style.plain_p <= 0.0:
+        return _gradient_background(rng, n, size, style.stripes_p), np.zeros(n, dtype=bool)
+    plain = rng.random(n) < style.plain_p
+    img = np.empty((n, size, size, 3), dtype=np.float32)
+    img[plain] = _plain_background(rng, int(plain.sum()), size)
+    img[~plain] = _gradient_background(rng, int((~plain).sum()), size, style.stripes_p)
+    return img, plain
+
+
+def _plain_background(rng, n, size):
+    level = rng.uniform(225.0, 255.0, size=(n, 1, 1, 1))
+    tint = rng.uniform(-8.0, 8.0, size=(n, 1, 1, 3))
+    return np.broadcast_to(level + tint, (n, size, size, 3)).astype(np.float32)
+
+
+def _gradient_background(rng, n, size, stripes_p):
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
     gx, gy = coords[None, None, :], coords[None, :, None]
     uniform = lambda lo, hi, shape: rng.uniform(lo, hi, size=shape).astype(np.float32)  # noqa: E731
@@ -129,7 +146,9 @@ def _background(rng, n, size, style):
     c1 = uniform(40.0, 220.0, (n, 1, 1, 3))
     c2 = uniform(40.0, 220.0, (n, 1, 1, 3))
     img = c1 + (c2 - c1) * t[..., None]
-    stripes = (rng.random(n) < 0.5).astype(np.float32)
+    if stripes_p <= 0.0:
+        return img
+    stripes = (rng.random(n) < stripes_p).astype(np.float32)
     freq = uniform(2.0, 6.0, (n, 1, 1)) * np.float32(np.pi)
     phase = uniform(0.0, 2 * np.pi, (n, 1, 1))
     amp = uniform(10.0, 35.0, (n, 1, 1)) * stripes[:, None, None]
@@ -157,7 +176,8 @@ def render(labels_color, labels_shape, style, size, rng, supersample=2):
 
     Returns:
         uint8 array [N, size, size, 3], plus a dict of the sampled main-object parameters
-        (``radius`` is used for size words in captions).
+        (``radius``, ``cx``, ``cy``, ``angle``; ``radius`` is used for size words in captions)
+        and ``plain`` (whether the background is plain).
     """
     labels_color = np.asarray(labels_color, dtype=np.int64)
     labels_shape = np.asarray(labels_shape, dtype=np.int64)
@@ -177,7 +197,7 @@ def _render_chunk(labels_color, labels_shape, style, size, rng, supersample):
     palette = np.asarray(list(COLORS.values()), dtype=np.float32)
     neutrals = np.asarray(list(NEUTRALS.values()), dtype=np.float32)
 
-    img = _background(rng, n, size, style)
+    img, plain = _background(rng, n, size, style)
 
     lo, hi = style.clutter
     if hi > 0:
@@ -205,4 +225,4 @@ def _render_chunk(labels_color, labels_shape, style, size, rng, supersample):
     if style.noise > 0:
         img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(style.noise)
     out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return out, {"radius": radius, "cx": cx, "cy": cy, "angle": angle}
+    return out, {"radius": radius, "cx": cx, "cy": cy, "angle": angle, "plain": plain}

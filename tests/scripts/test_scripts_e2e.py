@@ -123,8 +123,13 @@ def hm(a, b):
 
 
 def parse_tables(text):
-    """``results.py`` terminal output -> {title start: {"headers": [...], "rows": {first cell: {header: cell}}}}."""
-    tables, lines, i = {}, text.splitlines(), 0
+    """``results.py`` terminal output -> {title start: {"headers": [...], "rows": {first cell: {header: cell}}}}.
+
+    A script's output is read from its final ``results.py`` call on (the runs' logs come before it).
+    """
+    lines = text.splitlines()
+    calls = [k for k, line in enumerate(lines) if line.startswith("+ ") and "scripts/results.py" in line]
+    tables, i = {}, (calls[-1] + 1 if calls else 0)
     while i < len(lines):
         if not lines[i].startswith("== "):
             i += 1
@@ -160,6 +165,13 @@ def check_cell(cell, mean, std=None, complete=True):
 def has_pair(opts, key, value):
     """``KEY VALUE`` appears in a yacs opts list."""
     return any(opts[i:i + 2] == [key, value] for i in range(0, len(opts) - 1, 2))
+
+
+def trainer_labels(json_table):
+    """Column label of each trainer's method (the trainer name, plus the config where configs differ)."""
+    labels = {m["trainer"]: m["label"] for m in json_table["methods"]}
+    assert all(label.split("/")[0] == trainer for trainer, label in labels.items()), labels
+    return labels
 
 
 def file_bytes(root):
@@ -282,11 +294,12 @@ def test_base2new_table_equals_the_results_json_numbers(base2new, tmp_path):
     assert json_table["protocol"] == "base2new" and json_table["seeds"] == [1, 2]
 
     # The three methods side by side, in this order, each with Base / New / H.
-    expected_headers = ["Dataset"] + [f"{t} {m}" for t in ("ZeroshotCLIP", "CoOp", "SHIP_CoOp")
+    labels = trainer_labels(json_table)
+    expected_headers = ["Dataset"] + [f"{labels[t]} {m}" for t in ("ZeroshotCLIP", "CoOp", "SHIP_CoOp")
                                       for m in ("Base", "New", "H")]
     assert table["headers"] == expected_headers
     assert list(table["rows"]) == ["oxford_pets", "dtd", "Average"]
-    keys = {m["label"]: m["key"] for m in json_table["methods"]}
+    keys = {m["trainer"]: m["key"] for m in json_table["methods"]}
     json_rows = {r["dataset"]: r["cells"] for r in json_table["rows"]}
 
     means = {}
@@ -302,14 +315,14 @@ def test_base2new_table_equals_the_results_json_numbers(base2new, tmp_path):
                 assert cell[metric]["mean"] == pytest.approx(mean, abs=1e-9)
                 assert cell[metric]["std"] == pytest.approx(std, abs=1e-9)
                 assert cell[metric]["values"] == {"1": accs[0], "2": accs[1]}
-                check_cell(table["rows"][dataset][f"{trainer} {metric}"], mean, std)
+                check_cell(table["rows"][dataset][f"{labels[trainer]} {metric}"], mean, std)
             h = hm(got["Base"], got["New"])  # H of the seed-averaged Base and New
             assert cell["H"]["mean"] == pytest.approx(h, abs=1e-9)
-            check_cell(table["rows"][dataset][f"{trainer} H"], h)
+            check_cell(table["rows"][dataset][f"{labels[trainer]} H"], h)
             means[(dataset, trainer)] = got
     for trainer in ("CoOp", "SHIP_CoOp"):  # no oxford_pets runs: nothing printed there
         for metric in ("Base", "New", "H"):
-            assert table["rows"]["oxford_pets"][f"{trainer} {metric}"] == "-"
+            assert table["rows"]["oxford_pets"][f"{labels[trainer]} {metric}"] == "-"
 
     # Average row: mean Base, mean New, and H of those two means (not the mean of the per-dataset H).
     zs = [means[(d, "ZeroshotCLIP")] for d in ("dtd", "oxford_pets")]
@@ -319,15 +332,17 @@ def test_base2new_table_equals_the_results_json_numbers(base2new, tmp_path):
     assert avg["Base"]["mean"] == pytest.approx(base_avg, abs=1e-9)
     assert avg["New"]["mean"] == pytest.approx(new_avg, abs=1e-9)
     assert avg["H"]["mean"] == pytest.approx(hm(base_avg, new_avg), abs=1e-9)
-    check_cell(table["rows"]["Average"]["ZeroshotCLIP Base"], base_avg)
-    check_cell(table["rows"]["Average"]["ZeroshotCLIP New"], new_avg)
-    check_cell(table["rows"]["Average"]["ZeroshotCLIP H"], hm(base_avg, new_avg))
+    zs_label = labels["ZeroshotCLIP"]
+    check_cell(table["rows"]["Average"][f"{zs_label} Base"], base_avg)
+    check_cell(table["rows"]["Average"][f"{zs_label} New"], new_avg)
+    check_cell(table["rows"]["Average"][f"{zs_label} H"], hm(base_avg, new_avg))
     # CoOp and SHIP_CoOp ran on dtd only: their average covers one dataset and is marked incomplete.
     for trainer in ("CoOp", "SHIP_CoOp"):
         got = means[("dtd", trainer)]
-        check_cell(table["rows"]["Average"][f"{trainer} Base"], got["Base"], complete=False)
-        check_cell(table["rows"]["Average"][f"{trainer} H"], hm(got["Base"], got["New"]), complete=False)
-        assert f"base2new average for {trainer} covers 1 of 2 datasets (missing: oxford_pets)" in summary["missing"]
+        label = labels[trainer]
+        check_cell(table["rows"]["Average"][f"{label} Base"], got["Base"], complete=False)
+        check_cell(table["rows"]["Average"][f"{label} H"], hm(got["Base"], got["New"]), complete=False)
+        assert f"base2new average for {label} covers 1 of 2 datasets (missing: oxford_pets)" in summary["missing"]
     assert not [m for m in summary["missing"] if "seed" in m]  # every seed of every run finished
 
 
@@ -344,17 +359,17 @@ def test_missing_new_run_is_reported(base2new, tmp_path):
     shutil.copytree(base2new.out, copy)
     removed = f"base2new/test_new/dtd/shots_{SHOTS}/CoOp/{BASE2NEW_CFG['CoOp']}/seed2"
     shutil.rmtree(copy / removed)
+    summary = json.loads(results_cli(copy, "--format", "json", cwd=tmp_path).stdout)
+    labels = trainer_labels(summary["tables"][0])
+    line = f"base2new dtd {labels['CoOp']}: seed 2 has a base run but no finished new run (expected {removed})"
+    assert [m for m in summary["missing"] if "seed" in m] == [line]
     proc = results_cli(copy, "--format", "table", cwd=tmp_path)
-    missing = proc.stdout.split("Missing:\n", 1)[1]
-    assert f"base2new dtd CoOp: seed 2 has a base run but no finished new run (expected {removed})" in missing
+    assert f"- {line}" in proc.stdout.split("Missing:\n", 1)[1].splitlines()
     # The CoOp New cell now holds seed 1 only and is marked incomplete.
     row = parse_tables(proc.stdout)["Base-to-new generalization"]["rows"]["dtd"]
     seed1 = final_test(base2new.runs[("dtd", "CoOp", "test_new", 1)])[1]["metrics"]["accuracy"]
-    check_cell(row["CoOp New"], seed1, complete=False)
-    assert not row["SHIP_CoOp New"].endswith("*")
-    summary = json.loads(results_cli(copy, "--format", "json", cwd=tmp_path).stdout)
-    assert [m for m in summary["missing"] if "seed" in m] == [
-        f"base2new dtd CoOp: seed 2 has a base run but no finished new run (expected {removed})"]
+    check_cell(row[f"{labels['CoOp']} New"], seed1, complete=False)
+    assert not row[f"{labels['SHIP_CoOp']} New"].endswith("*")
 
 
 def test_rerun_skips_finished_runs_and_keeps_the_results(base2new, world):
@@ -370,8 +385,9 @@ def test_rerun_skips_finished_runs_and_keeps_the_results(base2new, world):
     assert file_bytes(base2new.out) == before  # no results.json, log or checkpoint touched or added
     # The script ends with the table: the three methods side by side.
     header = parse_tables(proc.stdout)["Base-to-new generalization"]["headers"]
-    assert header[1:4] == ["ZeroshotCLIP Base", "ZeroshotCLIP New", "ZeroshotCLIP H"]
-    assert "CoOp Base" in header and "SHIP_CoOp H" in header
+    assert [h.split("/")[0].split(" ")[0] for h in header] == ["Dataset"] + ["ZeroshotCLIP"] * 3 + ["CoOp"] * 3 + \
+        ["SHIP_CoOp"] * 3
+    assert [h.rsplit(" ", 1)[1] for h in header[1:]] == ["Base", "New", "H"] * 3
 
 
 # ------------------------------------------------------------------------------ other protocols

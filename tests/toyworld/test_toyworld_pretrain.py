@@ -34,7 +34,7 @@ def test_checkpoint_loads_through_open_clip_and_is_reused(cache, tiny_settings, 
     assert path.name.startswith("micro_clip_quick-") and path.suffix == ".pt"
     assert not [p for p in cache.iterdir() if ".tmp" in p.name]  # atomic write left nothing behind
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["settings"]["steps"] == tiny_settings.steps and 0.0 <= meta["metrics"]["clean_zero_shot_top1"] <= 1.0
+    assert meta["settings"]["steps"] == tiny_settings.steps and 0.0 <= meta["metrics"]["heldout_zero_shot_top1"] <= 1.0
 
     # The standard open_clip path: register the JSON, create the model with pretrained=<file>.
     open_clip.add_model_config(str(config))

@@ -62,24 +62,41 @@ def test_shapes_fit_the_unit_disk_and_differ_from_each_other():
         shape_mask("hexagon", u, v)
 
 
-def test_pretraining_scenes_show_the_class_colour_on_a_light_background():
-    n = 60
+@pytest.mark.parametrize("style", [PRETRAIN, DOWNSTREAM], ids=lambda s: s.name)
+def test_main_object_shows_the_class_colour(style):
+    n = 240
     colors = np.arange(n) % len(COLORS)
-    shapes = np.zeros(n, dtype=np.int64)  # circles: the centre is always inside
-    images, params = render(colors, shapes, PRETRAIN, 64, np.random.default_rng(0))
+    shapes = np.zeros(n, dtype=np.int64)  # circles: the centre is always inside, on top of any clutter
+    images, params = render(colors, shapes, style, 64, np.random.default_rng(0))
     palette = np.array(list(COLORS.values()), dtype=np.float32)
     centre = np.rint((np.stack([params["cx"], params["cy"]], axis=1) + 1) / 2 * 64 - 0.5).astype(int)
-    rgb = images[np.arange(n), centre[:, 1], centre[:, 0]].astype(np.float32)
-    nearest = np.argmin(((rgb[:, None, :] - palette[None]) ** 2).sum(-1), axis=1)
-    assert np.array_equal(nearest, colors)
+    patch = [images[i, y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(0) for i, (x, y) in enumerate(centre)]
+    rgb = np.array(patch, dtype=np.float32)  # 3x3 mean: robust to pixel noise
+    chroma = lambda x: x / x.sum(-1, keepdims=True)  # noqa: E731  (brightness-invariant)
+    nearest = np.argmin(((chroma(rgb)[:, None, :] - chroma(palette)[None]) ** 2).sum(-1), axis=1)
+    # Colour jitter may push a few objects towards a neighbouring hue, never most of them.
+    assert (nearest == colors).mean() >= 0.9
+    for k in range(len(COLORS)):
+        assert np.bincount(nearest[colors == k], minlength=len(COLORS)).argmax() == k
+
+
+def test_pretraining_backgrounds_mix_plain_and_gradient_without_stripes():
+    n = 200
+    images, params = render(np.zeros(n, int), np.zeros(n, int), PRETRAIN, 32, np.random.default_rng(1))
+    plain = params["plain"]
+    assert 0.3 < plain.mean() < 0.7
     corners = images[:, [0, 0, -1, -1], [0, -1, 0, -1]].astype(np.float32)
-    far_from_object = (np.abs(params["cx"]) + params["radius"] < 0.95) & (np.abs(params["cy"]) + params["radius"] < 0.95)
-    assert far_from_object.any()
-    assert corners[far_from_object].min() >= 200  # plain light background
+    clear = (np.abs(params["cx"]) + params["radius"] < 0.95) & (np.abs(params["cy"]) + params["radius"] < 0.95)
+    assert (clear & plain).any()
+    # Plain backgrounds are light; corners can still hold a clutter shape, so use the brightest three.
+    assert np.sort(corners[clear & plain].mean(-1), axis=1)[:, 1:].min() >= 200
+    _, down = render(np.zeros(n, int), np.zeros(n, int), DOWNSTREAM, 32, np.random.default_rng(1))
+    assert not down["plain"].any()
 
 
 def test_downstream_scenes_are_shifted_away_from_the_pretraining_style():
-    pre, down = _scenes(PRETRAIN, 0, n=48), _scenes(DOWNSTREAM, 0, n=48)
-    border = lambda x: np.concatenate([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], axis=1).astype(np.float32)  # noqa: E731
-    assert border(pre).mean() > 200 and border(down).mean() < 180  # no more plain light backgrounds
-    assert border(down).std(axis=1).mean() > 3 * border(pre).std(axis=1).mean()  # textured, noisy, cluttered
+    pre, down = _scenes(PRETRAIN, 0, n=96), _scenes(DOWNSTREAM, 0, n=96)
+    high_freq = lambda x: np.abs(np.diff(x.astype(np.float32), axis=2)).mean()  # noqa: E731
+    assert high_freq(down) > 1.5 * high_freq(pre)  # stripes, more clutter, more noise
+    light = lambda x: (x.reshape(len(x), -1).mean(1) > 190).mean()  # noqa: E731  (mostly plain light scenes)
+    assert light(pre) > 0.25 and light(down) == 0.0
