@@ -2,24 +2,25 @@
 
 Same data for both: ``--classes`` base classes x ``--shots`` generated 224 px JPEG images (plus as many
 label-only classes, synthesized by the generator), the released SHIP_CoOp recipe
-(configs/trainers/SHIP_CoOp/vit_b16_released.yaml) with a random ViT-B-16 and batch ``--batch-size``.
+(configs/trainers/SHIP_CoOp/vit_b16_released.yaml) with a random ViT-B-16, and CoOp's batch of 32
+real images (``--batch-size``) plus as many synthesized features per step.
 
 * ``online``: ``FEATURES.CACHE False`` -- every step decodes, augments and encodes its images through
   the frozen image tower (Dassl's way);
 * ``cached``: ``FEATURES.CACHE True`` with ``FEATURES.TRAIN_VIEWS --views`` -- the trainer encodes the
-  training set once per view (plus val and test) before training and every step reads features.
+  training set once per view (plus val and test) when it is built, and every step reads features.
 
-The epoch time (the fastest of ``--epochs`` epochs) includes data loading, the image tower (online only),
-the synthesis of label-only features, the text tower over all classes and the optimizer step. The
-cache build is reported on its own line, with the number of epochs after which it has paid for itself.
-Stage 1 (the generator fit, on random features) and one untimed training step on the variant's own
-first batch run before the measured epochs in both variants.
+Two trainers are built, identical but for ``FEATURES.CACHE``. An epoch includes data loading, the image
+tower (online only), the synthesis of label-only features, the text tower over all classes and the
+optimizer step; the two trainers run their epochs in interleaved rounds and the fastest epoch of each
+is reported. Before that, each fits its stage-1 generator (on random features: its quality changes no
+timing) and runs one untimed training step. The cache build is reported on its own line, with the
+number of epochs after which it has paid for itself.
 
     python benchmarks/bench_feature_cache.py [--quick] [--threads N] [--views K] [--batch-size B]
 """
 import os
 import sys
-import time
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,97 +28,88 @@ if __package__ in (None, ""):
 from benchmarks import common  # noqa: E402
 
 TARGET = 5.0
+VARIANTS = ("online", "cached")
 
 
-def run_variant(name, args, work, meter):
+def build(args, work, name):
+    """A trainer ready for its first measured epoch (stage 1 done, one warm-up step taken)."""
     from shipclip.features import CachedFeatureDataset
 
-    cached = name == "cached"
-    start = time.perf_counter()
     trainer = common.ship_coop_trainer(args, work, name, opts=[
-        "FEATURES.CACHE", str(cached), "FEATURES.TRAIN_VIEWS", str(args.views)])
-    construct_s = time.perf_counter() - start
-    if cached and not isinstance(getattr(trainer.train_loader_x, "dataset", None), CachedFeatureDataset):
-        raise RuntimeError("FEATURES.CACHE True did not give a training loader over cached features "
-                           f"({type(trainer.train_loader_x.dataset).__name__}); the trainer must install "
-                           "shipclip.features loaders when FEATURES.CACHE is on.")
-    trainer.before_train()  # stage 1 (generator) and the engine's bookkeeping, untimed
-    _warm_up(trainer)
-    trainer.max_epoch = args.epochs
-    wall, cpu = [], []
-    with meter.phase("epoch"):
-        for epoch in range(args.epochs):
-            trainer.epoch = epoch
-            with common.Timer() as timer:
-                trainer.before_epoch()
-                trainer.run_epoch()
-            wall.append(timer.wall)
-            cpu.append(timer.cpu)
-    return {"epoch_s": min(wall), "epoch_cpu_s": min(cpu), "epochs_s": wall, "epochs_cpu_s": cpu,
-            "steps": int(trainer.num_batches), "images": len(trainer.dm.dataset.train_x),
-            "classes": len(trainer.get_train_classnames()), "construct_s": construct_s,
-            "cache_build_s": trainer.cache_build_s, "views": args.views}
-
-
-def _warm_up(trainer):
-    """One untimed training step on the variant's own first batch (first-call costs of both towers)."""
+        "FEATURES.CACHE", str(name == "cached"), "FEATURES.TRAIN_VIEWS", str(args.views)])
+    served = isinstance(getattr(trainer.train_loader_x, "dataset", None), CachedFeatureDataset)
+    if served != (name == "cached"):
+        raise RuntimeError(f"FEATURES.CACHE {name == 'cached'} gave a training loader over "
+                           f"{'features' if served else 'images'}; the trainer must install the shipclip.features "
+                           "loaders exactly when FEATURES.CACHE is on.")
+    trainer.before_train()  # stage 1 (generator) and the engine's bookkeeping
     batch = next(iter(trainer.train_loader_x))
     trainer.batch_idx, trainer.num_batches = 0, 2  # not the last batch: the LR schedule is left alone
     trainer.forward_backward(batch)
+    trainer.max_epoch = args.epochs
+    return trainer
 
 
-VARIANTS = {"online": run_variant, "cached": run_variant}
+def epoch_runner(trainer):
+    """A callable running the trainer's next epoch."""
+    def run_epoch():
+        trainer.before_epoch()
+        trainer.run_epoch()
+        trainer.epoch += 1
+    trainer.epoch = 0
+    return run_epoch
 
 
-def report(results, args):
-    online, cached = results["online"], results["cached"]
-    used = min(online["steps"] * args.batch_size, online["images"])
-    print(f"-- {online['images']} training images ({used} used per epoch: Dassl drops an incomplete last batch), "
-          f"{online['classes']} classes (base + label-only); {online['steps']} step(s) of {args.batch_size} real + "
-          f"{args.batch_size} synthesized features per epoch; best of {args.epochs} epoch(s)")
-    common.ratio_line("SHIP_CoOp epoch, cached vs online image features", "online", online["epoch_s"],
-                      "cached", cached["epoch_s"], target=TARGET, quick=args.quick,
-                      cpu=(online["epoch_cpu_s"], cached["epoch_cpu_s"]))
-    build = cached["cache_build_s"]
-    if build is not None:
-        saved = online["epoch_s"] - cached["epoch_s"]
-        pays = f"pays for itself after {build / saved:.1f} epoch(s)" if saved > 0 else "never pays for itself here"
-        print(f"CACHE build ({cached['views']} training view(s) + val + test, once per dataset/seed/backbone): "
-              f"{build:.2f} s; {pays}")
-    for name in ("online", "cached"):
-        common.memory_lines(f"SHIP_CoOp epoch, {name}", results[name])
+def run(args, work, log):
+    with common.quiet(log):
+        common.prepare_ship_data(args, work)
+        trainers = {name: build(args, work, name) for name in VARIANTS}
+    online = trainers["online"]
+    images, steps = len(online.dm.dataset.train_x), len(online.train_loader_x)
+    used = min(steps * args.batch_size, images)
+    print(f"-- {images} training images ({used} used per epoch: Dassl drops an incomplete last batch), "
+          f"{len(online.get_train_classnames())} classes (base + label-only); {steps} step(s) of "
+          f"{args.batch_size} real + {args.batch_size} synthesized features per epoch; best of {args.epochs} epoch(s)")
+    meter = common.Meter()
+    times = common.interleaved({name: epoch_runner(t) for name, t in trainers.items()}, args.epochs, meter=meter,
+                               desc="epochs", log=log)
+    common.ratio_line("SHIP_CoOp epoch, cached vs online image features", "online", times["online"],
+                      "cached", times["cached"], target=TARGET, quick=args.quick)
+    build_s = trainers["cached"].cache_build_s
+    saved = times["online"]["best_s"] - times["cached"]["best_s"]
+    pays = f"pays for itself after {build_s / saved:.1f} epoch(s)" if saved > 0 else "never pays for itself here"
+    print(f"CACHE build ({args.views} training view(s) + val + test, once per dataset/seed/backbone): "
+          f"{build_s:.2f} s; {pays}")
+    for name in VARIANTS:
+        common.memory_line(f"SHIP_CoOp epoch, {name}", meter.memory[name])
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = common.build_parser(__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=None,
                         help="base classes, and as many label-only classes (default 10; quick 2)")
     parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
-    parser.add_argument("--batch-size", type=int, default=None, help="real images per step (default 32, CoOp's "
-                        "recipe; quick 2)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="real images per step (default 32, CoOp's recipe; quick 2)")
     parser.add_argument("--views", type=int, default=None, help="FEATURES.TRAIN_VIEWS of the cache (default 1)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="measured epochs per variant, the fastest is reported (default 2; quick 1)")
-    args = common.fill_defaults(parser.parse_args(argv),
-                                dict(classes=10, shots=4, batch_size=32, views=1, epochs=2),
+    args = common.fill_defaults(parser.parse_args(argv), dict(classes=10, shots=4, batch_size=32, views=1, epochs=2),
                                 dict(classes=2, shots=2, batch_size=2, views=1, epochs=1))
     for key in ("classes", "shots", "batch_size", "views", "epochs"):
         if getattr(args, key) < 1:
             raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
     if 2 * args.classes > len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}")
-    if args.child:
-        return common.child_main(VARIANTS, args)
+        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}, got {args.classes}")
+    common.set_threads(args.threads)
     common.print_header(
         "SHIP_CoOp training epoch: feature cache vs online image encoding", args,
         [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} base + "
-         f"{args.classes} label-only classes; {args.shots} shots; batch {args.batch_size}; {args.epochs} epoch(s)"])
-    with common.work_folder(args) as work:
-        common.prepare_ship_data(args, work)
-        results = common.run_variants(__file__, argv, args, VARIANTS, work)
-        print(f"   {common.load_line('end')}")
-        report(results, args)
+         f"{args.classes} label-only classes; {args.shots} shots; batch {args.batch_size}; "
+         f"{args.views} cached view(s)"])
+    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
+        run(args, work, log)
+    print(f"   {common.load_line('end')}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """Our SHIP_CoOp stage-2 step vs the per-step work of the released SHIP code, reimplemented here.
 
-Both variants build the same SHIP_CoOp trainer (released recipe, random ViT-B-16, ``--classes`` base +
-as many label-only classes, the same generator) and run the same ``--steps`` batches of ``--batch-size``
-augmented real images plus as many synthesized label-only features (SYN_RATIO 1), with the same
-random draws.
+Two identical SHIP_CoOp trainers are built (released recipe, random ViT-B-16, ``--classes`` base + as
+many label-only classes, the same generator), one per variant; both run the same batches of
+``--batch-size`` augmented real images plus as many synthesized label-only features (SYN_RATIO 1),
+with the same random draws, step after step in interleaved rounds.
 
 * ``released``: what the released code does at every step -- encode the batch images through the
   frozen image tower, re-tokenise every class prompt, run the text tower at the full 77 positions for
@@ -13,9 +13,9 @@ random draws.
   tokenised once, text tower and generator truncated to the longest EOT.
 
 Data loading is excluded from both (the batches are prepared in advance), which favours ``released``.
-The first step is a warm-up left out of the timing; the fastest of the others is reported (see
-``common.time_calls`` for why the minimum). The losses of both variants, step by step, and their class
-text features before the first step are compared: they must agree up to float rounding.
+The first step is a warm-up left out of the timing (its memory is the one reported); the fastest of
+the ``--steps`` others is reported. The losses of both variants, step by step, and their class text
+features before the first step are compared: they must agree up to float rounding.
 
     python benchmarks/bench_ship_step.py [--quick] [--threads N] [--batch-size B] [--steps S]
 """
@@ -28,6 +28,7 @@ if __package__ in (None, ""):
 from benchmarks import common  # noqa: E402
 
 TARGET = 10.0
+VARIANTS = ("released", "ours")
 
 
 class ReleasedStep:
@@ -101,45 +102,54 @@ class ReleasedStep:
         return float(loss.detach())
 
 
-def run_variant(name, args, work, meter):
+def run(args, work, log):
     import torch
 
+    with common.quiet(log):
+        common.prepare_ship_data(args, work)
+        trainers = {name: _trainer(args, work, name) for name in VARIANTS}
+        batches = _collect_batches(trainers["ours"], args.steps + 1)
+    released, ours = ReleasedStep(trainers["released"]), trainers["ours"]
+    with common.Timer() as encode:  # what the feature cache does once, before training
+        features = [ours.encode_images(images, normalize=False) for images, _ in batches]
+    with torch.no_grad():
+        text = {"released": released.text_features(), "ours": ours.text_features(ours.get_train_classnames())}
+    losses = {name: [] for name in VARIANTS}
+    inputs = {"released": iter(batches), "ours": iter(zip(features, (labels for _, labels in batches)))}
+
+    def released_step():
+        losses["released"].append(released(*next(inputs["released"])))
+
+    def our_step():
+        x, labels = next(inputs["ours"])
+        losses["ours"].append(ours.forward_backward({"img": x, "label": labels})["loss"])
+
+    for trainer in trainers.values():
+        trainer.epoch, trainer.max_epoch, trainer.batch_idx, trainer.num_batches = 0, 1, 0, args.steps + 2
+        trainer.before_epoch()  # seeds the synthetic stream: both draw the same labels and latents
+    n_real = int(batches[0][1].shape[0])
+    print(f"-- {len(ours.get_train_classnames())} classes (base + label-only); per step {n_real} real + {n_real} "
+          f"synthesized features; best of {args.steps} step(s) after 1 warm-up step")
+    meter = common.Meter()
+    times = common.interleaved({"released": released_step, "ours": our_step}, args.steps + 1, meter=meter, skip=1,
+                               desc="steps", log=log)
+    common.ratio_line("SHIP_CoOp stage-2 step, ours vs released per-step work", "released", times["released"],
+                      "ours", times["ours"], target=TARGET, quick=args.quick)
+    loss_diff = max(abs(a - b) for a, b in zip(losses["released"], losses["ours"]))
+    text_diff = float((text["released"] - text["ours"]).abs().max())
+    print(f"CHECK same work: max |loss released - loss ours| over {len(losses['ours'])} steps = {loss_diff:.2e} "
+          f"(first loss {losses['ours'][0]:.4f}); max |class text features| difference = {text_diff:.2e}")
+    print(f"INFO ours: encoding the {len(batches)} batches once beforehand took {encode.wall:.2f} s "
+          "(the feature cache's job; see bench_feature_cache.py)")
+    for name in VARIANTS:
+        common.memory_line(f"SHIP_CoOp step, {name}", meter.memory[name])
+
+
+def _trainer(args, work, name):
+    """A trainer after stage 1; the seeded build makes every trainer (and its generator) identical."""
     trainer = common.ship_coop_trainer(args, work, name)
-    trainer.before_train()  # stage 1 (generator on random features), untimed
-    batches = _collect_batches(trainer, args.steps + 1)
-    if name == "ours":
-        with common.Timer() as timer:  # what the feature cache does once, before training
-            inputs = [(trainer.encode_images(images, normalize=False), labels) for images, labels in batches]
-        cache_s = timer.wall
-        step = _our_step(trainer)
-        with torch.no_grad():
-            text = trainer.text_features(trainer.get_train_classnames())
-    else:
-        inputs, cache_s = batches, None
-        step = ReleasedStep(trainer)
-        with torch.no_grad():
-            text = step.text_features()
-    text_path = common.save_array(work, f"{name}-text", text)
-    trainer.epoch, trainer.max_epoch, trainer.num_batches = 0, 1, len(inputs)
-    trainer.before_epoch()  # seeds the synthetic stream: both variants draw the same labels and latents
-    times, cpu, losses = [], [], []
-    with meter.phase("steps"):
-        for i, (x, labels) in enumerate(inputs):
-            trainer.batch_idx = i
-            with common.Timer() as timer:
-                losses.append(step(x, labels))
-            times.append(timer.wall)
-            cpu.append(timer.cpu)
-    return {"step_s": min(times[1:] or times), "step_cpu_s": min(cpu[1:] or cpu),
-            "times_s": times, "cpu_s": cpu, "losses": losses, "text": text_path,
-            "classes": len(trainer.get_train_classnames()), "batch": int(batches[0][1].shape[0]),
-            "cache_s": cache_s}
-
-
-def _our_step(trainer):
-    def step(features, labels):
-        return trainer.forward_backward({"img": features, "label": labels})["loss"]
-    return step
+    trainer.before_train()  # stage 1 (generator on random features)
+    return trainer
 
 
 def _collect_batches(trainer, n):
@@ -153,29 +163,8 @@ def _collect_batches(trainer, n):
     return batches
 
 
-VARIANTS = {"released": run_variant, "ours": run_variant}
-
-
-def report(results, args):
-    released, ours = results["released"], results["ours"]
-    print(f"-- {released['classes']} classes (base + label-only); per step {released['batch']} real + "
-          f"{released['batch']} synthesized features; best of {max(len(ours['times_s']) - 1, 1)} step(s)")
-    common.ratio_line("SHIP_CoOp stage-2 step, ours vs released per-step work", "released", released["step_s"],
-                      "ours", ours["step_s"], target=TARGET, quick=args.quick,
-                      cpu=(released["step_cpu_s"], ours["step_cpu_s"]))
-    a, b = common.load_array(released["text"]), common.load_array(ours["text"])
-    loss_diff = max(abs(x - y) for x, y in zip(released["losses"], ours["losses"]))
-    print(f"CHECK same work: max |loss released - loss ours| over {len(ours['losses'])} steps = {loss_diff:.2e} "
-          f"(first loss {ours['losses'][0]:.4f}); max |class text features| difference = {float(abs(a - b).max()):.2e}")
-    if ours["cache_s"] is not None:
-        print(f"INFO ours: encoding the {len(ours['times_s'])} batches once beforehand took {ours['cache_s']:.2f} s "
-              "(the feature cache's job; see bench_feature_cache.py)")
-    for name in ("released", "ours"):
-        common.memory_lines(f"SHIP_CoOp step, {name}", results[name])
-
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = common.build_parser(__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=None,
                         help="base classes, and as many label-only classes (default 10; quick 2)")
@@ -189,19 +178,15 @@ def main(argv=None):
         if getattr(args, key) < 1:
             raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
     if 2 * args.classes > len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}")
-    if args.child:
-        return common.child_main(VARIANTS, args)
+        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}, got {args.classes}")
+    common.set_threads(args.threads)
     common.print_header(
         "SHIP_CoOp stage-2 step: ours vs the released code's per-step work", args,
         [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} base + "
-         f"{args.classes} label-only classes; batch {args.batch_size} real + {args.batch_size} synthesized; "
-         f"{args.steps} timed step(s) after 1 warm-up step"])
-    with common.work_folder(args) as work:
-        common.prepare_ship_data(args, work)
-        results = common.run_variants(__file__, argv, args, VARIANTS, work)
-        print(f"   {common.load_line('end')}")
-        report(results, args)
+         f"{args.classes} label-only classes; batch {args.batch_size} real + {args.batch_size} synthesized"])
+    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
+        run(args, work, log)
+    print(f"   {common.load_line('end')}")
     return 0
 
 

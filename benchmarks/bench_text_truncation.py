@@ -7,10 +7,11 @@ once) with a learnable context in the slots:
   exactly the zero-shot sentence;
 * CoOp: 16 ``"X"`` context slots (random context), CoOp's default.
 
-For each, two workloads: the forward pass under ``no_grad`` (evaluation, zero-shot classifier) and
-forward + backward into the context (a CoOp training step's text part). Full length =
-``TextEncoder(truncate=False)``; truncated = ``TextEncoder()``, the project's default. The outputs of
-both are compared (the truncation is exact up to float rounding).
+For each, two workloads: the forward pass under ``no_grad`` (evaluation, the zero-shot classifier) and
+forward + backward into the context (the text part of a CoOp training step). Full length =
+``TextEncoder(truncate=False)``; truncated = ``TextEncoder()``, the project's default; both share one
+random ViT-B-16. Each variant gets an untimed 8-prompt warm-up, then ``--repeats`` interleaved rounds.
+The outputs of both lengths are compared: truncation is exact up to float rounding.
 
     python benchmarks/bench_text_truncation.py [--quick] [--threads N] [--classes C] [--repeats R]
 """
@@ -28,92 +29,98 @@ TEMPLATES = {
     "coop": dict(label='CoOp 16 x "X" + " {}."', n_ctx=16, placeholder=" ".join(["X"] * 16), init="random"),
 }
 LENGTHS = ("full", "truncated")
-PHASES = ("no-grad", "fwd+bwd")
-VARIANT_NAMES = [f"{t}-{length}" for t in TEMPLATES for length in LENGTHS]
-WARMUP_ROWS = 8  # the untimed warm-up call runs this many prompts at the variant's length
+WORKLOADS = ("no-grad", "fwd+bwd")
+WARMUP_ROWS = 8
 
 
-def run_variant(name, args, work, meter):
-    """One prompt kind at one length: time the no-grad and the fwd+bwd workloads."""
+def context(encoder, tokenizer, spec):
+    """The learnable context: the placeholder words' embeddings, or CoOp's N(0, 0.02) draw."""
     import torch
-    import torch.nn as nn
 
-    from shipclip.clip.prompts import ClassPrompts
-    from shipclip.clip.text import TextEncoder
-
-    template, length = name.rsplit("-", 1)
-    spec = TEMPLATES[template]
-    model, tokenizer, backbone = common.load_backbone(args, work)
-    model.visual = nn.Identity()  # only the text tower is measured; free the image tower's weights
-    encoder = TextEncoder(model, truncate=(length == "truncated"))
-    prompts = ClassPrompts(encoder, tokenizer, common.CLASSNAMES[: args.classes], spec["n_ctx"],
-                           placeholder=spec["placeholder"])
     if spec["init"] == "words":
         ctx = encoder.embed(tokenizer([spec["placeholder"]]))[0, 1:1 + spec["n_ctx"]].float()
     else:
         ctx = torch.empty(spec["n_ctx"], encoder.width).normal_(std=0.02, generator=torch.Generator().manual_seed(0))
-    ctx = nn.Parameter(ctx.clone())
-    rows = torch.arange(min(WARMUP_ROWS, prompts.n_cls))
-    ctx_rows = ctx.unsqueeze(0).expand(len(rows), -1, -1)
+    return torch.nn.Parameter(ctx.clone())
 
-    def forward(index=None):
-        if index is None:
+
+def workload(kind, encoder, prompts, ctx, rows=None):
+    """A callable running one workload over every class (or over ``rows`` classes, for the warm-up)."""
+    import torch
+
+    def forward():
+        if rows is None:
             return encoder(*prompts.assemble(ctx))
-        return encoder(*prompts.assemble(ctx_rows, class_index=index))
+        return encoder(*prompts.assemble(ctx.unsqueeze(0).expand(len(rows), -1, -1), class_index=rows))
 
-    def step(index=None):
-        ctx.grad = None
-        forward(index).float().pow(2).sum().backward()
-
-    with meter.phase("no-grad"):
+    def no_grad():
         with torch.no_grad():
-            nograd = common.time_calls(forward, args.repeats, warmup=lambda: forward(rows))
-            features = common.save_array(work, name, forward())
-    with meter.phase("fwd+bwd"):
-        fwdbwd = common.time_calls(step, args.repeats, warmup=lambda: step(rows))
-    return {"backbone": backbone, "length": int(prompts.length), "context_length": int(prompts.full_length),
-            "classes": int(prompts.n_cls), "no-grad": nograd, "fwd+bwd": fwdbwd, "features": features}
+            return forward()
+
+    def fwd_bwd():
+        ctx.grad = None
+        forward().float().pow(2).sum().backward()
+
+    return no_grad if kind == "no-grad" else fwd_bwd
 
 
-VARIANTS = {name: run_variant for name in VARIANT_NAMES}
+def run(args, work, log):
+    import torch
 
+    from shipclip.clip.prompts import ClassPrompts
+    from shipclip.clip.text import TextEncoder
 
-def report(results, args):
+    with common.quiet(log):
+        model, tokenizer, backbone = common.load_backbone(args, work)
+    model.visual = torch.nn.Identity()  # only the text tower is measured: free the image tower's weights
+    encoders = {"full": TextEncoder(model, truncate=False), "truncated": TextEncoder(model)}
+    names = common.CLASSNAMES[: args.classes]
+    meter = common.Meter()
     for template, spec in TEMPLATES.items():
-        full, trunc = results[f"{template}-full"], results[f"{template}-truncated"]
-        print(f"-- {spec['label']}: {trunc['classes']} prompts, truncated length L = {trunc['length']} "
-              f"of {full['length']}")
-        for phase in PHASES:
-            common.ratio_line(f"text {phase}, {spec['label']}", "full", full[phase]["best_s"],
-                              "truncated", trunc[phase]["best_s"], target=TARGET, quick=args.quick,
-                              cpu=(full[phase]["cpu_best_s"], trunc[phase]["cpu_best_s"]))
-        a, b = common.load_array(full["features"]), common.load_array(trunc["features"])
-        diff = float(abs(a - b).max())
-        print(f"CHECK {spec['label']}: max |full - truncated| = {diff:.2e} over {a.shape[0]} x {a.shape[1]} "
-              f"features (max |feature| {float(abs(a).max()):.2f})")
-        for length in LENGTHS:
-            common.memory_lines(f"text {spec['label']}, {length}", results[f"{template}-{length}"])
+        prompts = {length: ClassPrompts(encoders[length], tokenizer, names, spec["n_ctx"],
+                                        placeholder=spec["placeholder"]) for length in LENGTHS}
+        ctx = context(encoders["full"], tokenizer, spec)
+        print(f"-- {spec['label']}: {len(names)} prompts, truncated length L = {prompts['truncated'].length} "
+              f"of {prompts['full'].length}")
+        warm = torch.arange(min(WARMUP_ROWS, len(names)))
+        for kind in WORKLOADS:
+            for length in LENGTHS:
+                workload(kind, encoders[length], prompts[length], ctx, rows=warm)()
+            calls = {f"{template} {kind} {length}": workload(kind, encoders[length], prompts[length], ctx)
+                     for length in LENGTHS}
+            times = common.interleaved(calls, args.repeats, meter=meter, desc=f"{template} {kind}", log=log)
+            full, trunc = (times[f"{template} {kind} {length}"] for length in LENGTHS)
+            common.ratio_line(f"text {kind}, {spec['label']}", "full", full, "truncated", trunc, target=TARGET,
+                              quick=args.quick)
+        with torch.no_grad():
+            a, b = (encoders[length](*prompts[length].assemble(ctx)).float() for length in LENGTHS)
+        print(f"CHECK {spec['label']}: max |full - truncated| = {float((a - b).abs().max()):.2e} over "
+              f"{a.shape[0]} x {a.shape[1]} features (max |feature| {float(a.abs().max()):.2f})")
+        for kind in WORKLOADS:
+            for length in LENGTHS:
+                common.memory_line(f"text {kind}, {spec['label']}, {length}",
+                                   meter.memory[f"{template} {kind} {length}"])
+    return backbone
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
     parser = common.build_parser(__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=None, help="number of class names (default 100; quick 10)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per workload, the fastest is "
-                        "reported (default 3; quick 1)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds per workload, the fastest is reported (default 3; quick 1)")
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=100, repeats=3), dict(classes=10, repeats=1))
     if not 1 <= args.classes <= len(common.CLASSNAMES):
         raise SystemExit(f"--classes must be between 1 and {len(common.CLASSNAMES)}, got {args.classes}")
-    if args.child:
-        return common.child_main(VARIANTS, args)
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be >= 1, got {args.repeats}")
+    common.set_threads(args.threads)
     common.print_header(
-        "Text tower: truncated to the longest EOT vs full length 77",
-        args, [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} "
-               f"class names; best of {args.repeats} call(s) after an untimed {WARMUP_ROWS}-prompt warm-up"])
-    with common.work_folder(args) as work:
-        results = common.run_variants(__file__, argv, args, VARIANTS, work)
-        print(f"   {common.load_line('end')}")
-        report(results, args)
+        "Text tower: truncated to the longest EOT vs full length 77", args,
+        [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} class names; "
+         f"{args.repeats} round(s) after an untimed {WARMUP_ROWS}-prompt warm-up"])
+    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
+        run(args, work, log)
+    print(f"   {common.load_line('end')}")
     return 0
 
 

@@ -1,18 +1,18 @@
-"""Shared plumbing of the benchmarks: arguments, one fresh process per variant, timing, memory, printed lines.
+"""Shared plumbing of the benchmarks: arguments, interleaved timing, memory, the printed lines.
 
 Every benchmark compares variants of the same work (e.g. the text tower at full length vs truncated).
-The parent process only prepares inputs and prints; each variant runs in its own child process
-(``--child NAME``) so its memory figure is not polluted by the others, and the parent prints the ratios
-of times measured in that one run. ``--in-process`` runs the variants one after the other in the parent
-instead (used by the smoke test: no interpreter start-up per variant).
+All variants live in one process and are timed in interleaved rounds (A, B, A, B, ...): on a shared
+machine the load changes from minute to minute, and interleaving exposes every variant to the same
+conditions, so the printed ratios are measured in the same run under the same load. The reported time
+of a variant is its fastest round (other processes only ever add time).
 
-Memory is the resident set size (RSS) of the process, read from ``/proc/self/status``: before a measured
-phase the freed heap is handed back to the OS (``malloc_trim``) and the kernel's high-water mark is reset
-(``/proc/self/clear_refs``), so ``peak`` is the largest RSS reached *during* the phase and ``before`` the
-RSS when it started (model weights and data included in both). Where the reset is not possible the peak
-is ``getrusage``'s lifetime maximum and the line says so.
-
-This module does not import torch at module level: the parent process never needs it.
+Memory is the resident set size (RSS) of the process, read from ``/proc/self/status``. Before the
+first round of each variant the freed heap is handed back to the OS (``malloc_trim``) and the kernel's
+RSS high-water mark is reset (``/proc/self/clear_refs``); the figure reported is how far RSS rose above
+its level at the start of that call, i.e. the extra memory the variant's work needs (activations,
+images, temporary buffers) on top of what is already loaded. The absolute peak is printed too; it
+includes everything the process holds (every variant's model). Where the reset is not possible the
+lifetime peak (``getrusage``) is printed and the line says so.
 """
 import argparse
 import contextlib
@@ -22,7 +22,6 @@ import math
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +31,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 __all__ = [
-    "REPO", "CLASSNAMES", "build_parser", "fill_defaults", "set_threads", "Meter", "Timer", "time_calls", "load_line",
-    "run_variants", "child_main", "work_folder", "ratio_line", "memory_lines", "print_header",
-    "load_backbone", "write_image_dataset", "BENCH_DATASET", "BENCH_TRAINER", "ship_coop_trainer",
-    "save_array", "load_array",
+    "REPO", "CLASSNAMES", "build_parser", "fill_defaults", "Meter", "Timer", "interleaved", "load_line",
+    "work_folder", "quiet", "ratio_line", "memory_line", "print_header", "load_backbone",
+    "write_image_dataset", "prepare_ship_data", "BENCH_DATASET", "BENCH_TRAINER", "ship_coop_trainer",
 ]
 
 # 100 ImageNet class names (mixed categories, single- and multi-word, as CoOp prompts see them).
@@ -66,19 +64,17 @@ _SPLIT_FILE = "split_ship_bench_images.json"
 _SHIP_CONFIG = os.path.join(REPO, "configs", "trainers", "SHIP_CoOp", "vit_b16_released.yaml")
 
 
+
 # ------------------------------------------------------------------------------------------ arguments
 def build_parser(description):
     """Options every benchmark takes; a benchmark adds its own and passes None defaults to ``fill_defaults``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true",
                         help="tiny random model and a few inputs (seconds; checks the script, not the speed)")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every variant (default 2)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run the variants in this process instead of one fresh process each")
-    parser.add_argument("--workdir", default="", help="folder for generated data and results (default: a temp "
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument("--workdir", default="", help="folder for generated data and the log (default: a temp "
                         "folder, removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
-    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     return parser
 
 
@@ -144,7 +140,7 @@ def _reset_peak():
 
 
 class Meter:
-    """Records the memory of named phases: ``with meter.phase("no-grad"): ...``."""
+    """Memory of named phases: ``with meter.phase("full"): ...`` then ``meter.memory["full"]``."""
 
     def __init__(self):
         self.memory = {}
@@ -157,12 +153,9 @@ class Meter:
         self.memory[name] = {"before_mib": before, "peak_mib": peak, "phase_peak": bool(resettable)}
 
 
+# ---------------------------------------------------------------------------------------------- timing
 class Timer:
-    """Wall time and process CPU time (every thread of the process) of a ``with`` block.
-
-    CPU time does not count the time the process waits for a core, so on a shared machine its
-    ratios are steadier than wall-time ratios (threads spinning at a barrier still count).
-    """
+    """Wall time and process CPU time (every thread of the process) of a ``with`` block."""
 
     def __enter__(self):
         self._wall, self._cpu = time.perf_counter(), time.process_time()
@@ -174,21 +167,30 @@ class Timer:
         return False
 
 
-def time_calls(fn, repeats, warmup=None):
-    """Best (minimum) wall and CPU time of ``repeats`` calls of ``fn``, after one call of ``warmup`` if given.
+def interleaved(calls, rounds, meter=None, skip=0, desc="", log=None):
+    """Time ``calls`` ({name: fn}) in ``rounds`` interleaved rounds; the fastest round is each one's time.
 
-    The minimum, not the mean: on a shared machine other processes only ever add time, so the fastest
-    call is the closest to the cost of the work itself. Every time is kept in the result.
+    Round 0 of every call runs inside ``meter.phase(name)`` (its memory). The first ``skip`` rounds
+    are warm-up rounds left out of the timing. ``log``: a file receiving what the calls print (the
+    trainers are chatty), so that only the benchmark's own lines and its progress bar reach the terminal.
+    Returns ``{name: {"best_s", "cpu_best_s", "times_s", "cpu_s"}}`` (the lists hold every round).
     """
-    if warmup is not None:
-        warmup()
-    wall, cpu = [], []
-    for _ in range(int(repeats)):
-        with Timer() as t:
-            fn()
-        wall.append(t.wall)
-        cpu.append(t.cpu)
-    return {"best_s": min(wall), "cpu_best_s": min(cpu), "times_s": wall, "cpu_s": cpu}
+    from tqdm import tqdm
+
+    out = {name: {"times_s": [], "cpu_s": []} for name in calls}
+    with tqdm(total=rounds * len(calls), desc=desc or "benchmark", leave=False, file=sys.stderr) as bar:
+        for r in range(int(rounds)):
+            for name, fn in calls.items():
+                memory = meter.phase(name) if (meter is not None and r == 0) else contextlib.nullcontext()
+                with quiet(log), memory, Timer() as t:
+                    fn()
+                out[name]["times_s"].append(t.wall)
+                out[name]["cpu_s"].append(t.cpu)
+                bar.update(1)
+    for result in out.values():
+        timed_wall, timed_cpu = result["times_s"][skip:] or result["times_s"], result["cpu_s"][skip:] or result["cpu_s"]
+        result["best_s"], result["cpu_best_s"] = min(timed_wall), min(timed_cpu)
+    return out
 
 
 def load_line(when):
@@ -200,7 +202,7 @@ def load_line(when):
     return f"load average at {when}: {load} on {os.cpu_count()} CPUs"
 
 
-# ------------------------------------------------------------------------------------------- variants
+# ------------------------------------------------------------------------------------------- plumbing
 @contextlib.contextmanager
 def work_folder(args):
     """``--workdir`` (kept), or a temporary folder removed at the end unless ``--keep``."""
@@ -218,128 +220,57 @@ def work_folder(args):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _result_path(work, name):
-    return os.path.join(work, "results", f"{name}.json")
-
-
-def _log_path(work, name):
-    return os.path.join(work, "logs", f"{name}.log")
-
-
-def _run_variant_here(fn, name, args, work):
-    meter = Meter()
-    result = fn(name, args, work, meter)
-    result["memory"] = meter.memory
-    return result
-
-
-def child_main(variants, args):
-    """Entry point of a ``--child NAME`` process: run one variant, write its JSON result."""
-    if args.child not in variants:
-        raise SystemExit(f"Unknown variant {args.child!r}; known: {', '.join(variants)}")
-    set_threads(args.threads)
-    result = _run_variant_here(variants[args.child], args.child, args, args.workdir)
-    result["isolated"] = True
-    path = _result_path(args.workdir, args.child)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-    return 0
-
-
-def run_variants(script, argv, args, variants, work, names=None):
-    """Run each variant (fresh process each, or here with ``--in-process``); returns {name: result}."""
-    os.makedirs(os.path.join(work, "logs"), exist_ok=True)
-    results = {}
-    for name in names or list(variants):
-        start = time.perf_counter()
-        if args.in_process:
-            set_threads(args.threads)
-            with open(_log_path(work, name), "w") as log, contextlib.redirect_stdout(log), \
-                    contextlib.redirect_stderr(log):
-                result = _run_variant_here(variants[name], name, args, work)
-            result["isolated"] = False
-        else:
-            result = _run_child(script, argv, args, name, work)
-        print(f"  variant {name}: done in {time.perf_counter() - start:.1f} s")
-        sys.stdout.flush()
-        results[name] = result
-    return results
-
-
-def _run_child(script, argv, args, name, work):
-    cmd = [sys.executable, os.path.abspath(script)] + list(argv) + ["--child", name, "--workdir", work]
-    env = dict(os.environ, TQDM_DISABLE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads))
-    log_path = _log_path(work, name)
-    with open(log_path, "w") as log:
-        code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    path = _result_path(work, name)
-    if code != 0 or not os.path.isfile(path):
-        with open(log_path) as f:
-            tail = f.read()[-4000:]
-        raise RuntimeError(f"Variant {name!r} failed (exit code {code}); the end of its log {log_path}:\n{tail}")
-    with open(path) as f:
-        return json.load(f)
-
-
-def save_array(work, name, tensor):
-    """Save a tensor as ``.npy`` so the (torch-free) parent can compare variants; returns the path."""
-    import numpy as np
-
-    path = os.path.join(work, "arrays", f"{name}.npy")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.save(path, tensor.detach().float().cpu().numpy())
-    return path
-
-
-def load_array(path):
-    import numpy as np
-
-    return np.load(path)
+@contextlib.contextmanager
+def quiet(log):
+    """Send stdout and stderr to ``log`` (an open file) inside the block; a no-op when ``log`` is None."""
+    if log is None:
+        yield
+        return
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
+    log.flush()
 
 
 # ---------------------------------------------------------------------------------------- printed lines
 def print_header(title, args, details):
     mode = "quick (tiny random model; speed targets do not apply)" if args.quick else "full"
     print(f"== {title}")
-    print(f"   mode: {mode}; threads: {args.threads}; variants: "
-          f"{'in this process' if args.in_process else 'one fresh process each'}")
+    print(f"   mode: {mode}; threads: {args.threads}; variants timed in interleaved rounds, fastest round reported")
     for line in details:
         print(f"   {line}")
     print(f"   {load_line('start')}")
     sys.stdout.flush()
 
 
-def ratio_line(name, slow_label, slow_s, fast_label, fast_s, target=None, quick=False, cpu=None):
+def ratio_line(name, slow_label, slow, fast_label, fast, target=None, quick=False):
     """``RATIO <name>: <slow> X s / <fast> Y s = Rx [target >= T x: met] (process CPU time: ...)``.
 
-    The target verdict is on wall time; ``cpu`` = (slow, fast) process CPU seconds adds their ratio.
-    Returns the wall-time ratio.
+    ``slow``/``fast`` are results of :func:`interleaved`. The verdict is on wall time; the CPU-time
+    ratio is printed alongside (on a VM, stolen time can inflate both). Returns the wall-time ratio.
     """
-    ratio = slow_s / fast_s if fast_s > 0 else math.inf
+    def quotient(a, b):
+        return a / b if b > 0 else math.inf
+
+    ratio = quotient(slow["best_s"], fast["best_s"])
     verdict = ""
     if target is not None:
         met = "met" if ratio >= target else "NOT met"
         verdict = " [quick mode: no target]" if quick else f" [target >= {target:g}x: {met}]"
-    extra = ""
-    if cpu is not None:
-        c_ratio = cpu[0] / cpu[1] if cpu[1] > 0 else math.inf
-        extra = f" (process CPU time: {cpu[0]:.4g} s / {cpu[1]:.4g} s = {c_ratio:.2f}x)"
-    print(f"RATIO {name}: {slow_label} {slow_s:.4g} s / {fast_label} {fast_s:.4g} s = {ratio:.2f}x{verdict}{extra}")
+    cpu = quotient(slow["cpu_best_s"], fast["cpu_best_s"])
+    print(f"RATIO {name}: {slow_label} {slow['best_s']:.4g} s / {fast_label} {fast['best_s']:.4g} s = {ratio:.2f}x"
+          f"{verdict} (process CPU time: {slow['cpu_best_s']:.4g} s / {fast['cpu_best_s']:.4g} s = {cpu:.2f}x)")
+    sys.stdout.flush()
     return ratio
 
 
-def memory_lines(label, result, phases=None):
-    """One ``MEMORY`` line per recorded phase of a variant's result."""
-    for phase, m in result["memory"].items():
-        if phases is not None and phase not in phases:
-            continue
-        kind = "peak RSS during the phase" if m["phase_peak"] else "lifetime peak RSS (no reset possible)"
-        where = "" if result.get("isolated") else " [shared process: --in-process]"
-        peak, before = round(m["peak_mib"]), m["before_mib"]
-        start = f" (RSS at start {round(before)} MiB, +{peak - round(before)} MiB)" if before is not None else ""
-        print(f"MEMORY {label}, {phase}: {kind} {peak} MiB{start}{where}")
+def memory_line(label, memory):
+    """``MEMORY <label>: +X MiB RSS during its first round (peak P MiB, from S MiB)``."""
+    peak = round(memory["peak_mib"])
+    if not memory["phase_peak"] or memory["before_mib"] is None:
+        print(f"MEMORY {label}: lifetime peak RSS {peak} MiB (the high-water mark could not be reset)")
+        return
+    start = round(memory["before_mib"])
+    print(f"MEMORY {label}: +{peak - start} MiB RSS during its first round (peak {peak} MiB, from {start} MiB)")
 
 
 # -------------------------------------------------------------------------------------------- models

@@ -596,6 +596,11 @@ def _methods(keys):
     methods = [dict(zip(("variant", "trainer", "config", "shots"), key)) for key in keys]
     methods.sort(key=_method_sort_key)
     varies = {f: len({m[f] for m in methods}) > 1 for f in ("variant", "trainer", "config", "shots")}
+    # The config only needs naming when it is what tells two methods apart (same trainer, same variant).
+    configs_per_method = {}
+    for m in methods:
+        configs_per_method.setdefault((m["variant"], m["trainer"], m["shots"]), set()).add(m["config"])
+    varies["config"] = any(len(c) > 1 for c in configs_per_method.values())
     any_variant = any(m["variant"] for m in methods)
     for m in methods:
         parts = []

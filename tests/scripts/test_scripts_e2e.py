@@ -484,3 +484,21 @@ def test_results_command_prints_every_protocol_and_plots_them(others, tmp_path):
     results_cli(others.out, "--plot", out, cwd=tmp_path)
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+
+
+def test_every_trainer_has_a_default_config_for_every_protocol(tmp_path):
+    """Without CFG, each script picks a config that exists (SHIP trainers take their base method's)."""
+    env = dict(os.environ, DRY_RUN="1", DATA=str(tmp_path / "data"), OUTPUT=str(tmp_path / "out"), SEEDS="1",
+               PYTHON=sys.executable, TARGETS="dtd", DG_TARGETS="", DATASETS="gzsl_cub", SHOTS="1")
+    for key in ("OPTS", "LOADEP", "TRAIN_PY", "CONFIGS", "TRAINER", "CFG", "TRAINERS"):
+        env.pop(key, None)
+    trainers = sorted(p.name for p in (REPO / "configs" / "trainers").iterdir() if p.is_dir())
+    assert {"ZeroshotCLIP", "CoOp", "SHIP_CoOp", "CoCoOp", "SHIP_CoCoOp"} <= set(trainers)
+    calls = [(script, [*lead, trainer]) for trainer in trainers
+             for script, lead in (("base2new.sh", ["dtd"]), ("xd.sh", []), ("gzsl.sh", []), ("fewshot.sh", ["dtd"]))]
+    calls.append(("ablation.sh", ["dtd"]))
+    for script, args in calls:
+        proc = run_script(script, args, env, tmp_path)
+        assert proc.returncode == 0, f"{script} {' '.join(args)}: {describe(proc)}"
+        used = set(re.findall(r"--config-file (\S+\.yaml)", proc.stdout))
+        assert used and all(Path(p).is_file() for p in used), (script, args, used)
