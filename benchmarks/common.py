@@ -193,13 +193,17 @@ def interleaved(calls, rounds, meter=None, skip=0, desc="", log=None):
     return out
 
 
+def _load():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def load_line(when):
     """``load average at <when>: 1-min load on N CPUs`` (how busy the shared machine was)."""
-    try:
-        load = f"{os.getloadavg()[0]:.1f}"
-    except (AttributeError, OSError):
-        load = "unknown"
-    return f"load average at {when}: {load} on {os.cpu_count()} CPUs"
+    load = _load()
+    return f"load average at {when}: {'unknown' if load is None else f'{load:.1f}'} on {os.cpu_count()} CPUs"
 
 
 # ------------------------------------------------------------------------------------------- plumbing
@@ -239,6 +243,10 @@ def print_header(title, args, details):
     for line in details:
         print(f"   {line}")
     print(f"   {load_line('start')}")
+    busy = _load() is not None and _load() > (os.cpu_count() or 1)
+    if busy and not args.quick and args.threads > 1:
+        print("   note: the machine is busy; with several threads per process small workloads wait at every "
+              "barrier for a descheduled thread, so --threads 1 gives steadier ratios here")
     sys.stdout.flush()
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from shipclip.clip.text import TextEncoder
 
 from .render import PRETRAIN, render
-from .world import COLORS, SHAPES, WORLD_VERSION, default_world
+from .world import WORLD_VERSION, default_world
 
 __all__ = [
     "PRETRAIN_VERSION", "TEMPLATES", "SIZE_TEMPLATES", "PretrainSettings", "DEFAULT_SETTINGS", "QUICK_SETTINGS",
@@ -310,8 +310,13 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
                                  {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr, betas=(0.9, 0.98),
                                 eps=1e-6)
         total, warm = settings.steps, max(settings.warmup, 1)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(total - warm, 1))))
+
+        def lr_factor(step):  # linear warmup, then cosine to zero
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
         max_scale = math.log(100.0)
 
         t1 = time.time()

@@ -54,7 +54,9 @@ class World:
                 f"and shapes from {list(SHAPES)}."
             )
         if len(self.colors) < 2 or len(self.shapes) < 2:
-            raise ValueError("A ToyWorld needs at least 2 colours and 2 shapes so base and new classes share attributes.")
+            raise ValueError(
+                "A ToyWorld needs at least 2 colours and 2 shapes so base and new classes share attributes."
+            )
 
     @property
     def classes(self):

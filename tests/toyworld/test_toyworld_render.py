@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from shipclip.toyworld.build import QUICK_COUNTS, build_dataset
+from shipclip.toyworld.build import build_dataset
 from shipclip.toyworld.render import DOWNSTREAM, PRETRAIN, render, shape_mask
 from shipclip.toyworld.world import COLORS, SHAPES, quick_world
 

@@ -115,10 +115,13 @@ def run_main(trainer, data_root, output_dir, opts=(), config_file="", eval_only=
         return train.main(args)
     finally:
         if sys.stdout is not stdout:  # main tees stdout into the run's log.txt
-            close = getattr(sys.stdout, "close", None)
+            tee = sys.stdout
             sys.stdout = stdout
-            if close is not None:
-                close()
+            log_file = getattr(tee, "file", None)  # close only the log file: Dassl's logger would close the console too
+            if log_file is not None and hasattr(log_file, "close"):
+                log_file.close()
+            elif hasattr(tee, "close"):
+                tee.close()
 
 
 def read_results(output_dir):
