@@ -1,0 +1,1 @@
+"""CPU benchmarks of the project's speed levers; see benchmarks/README.md."""

@@ -64,7 +64,6 @@ _SPLIT_FILE = "split_ship_bench_images.json"
 _SHIP_CONFIG = os.path.join(REPO, "configs", "trainers", "SHIP_CoOp", "vit_b16_released.yaml")
 
 
-
 # ------------------------------------------------------------------------------------------ arguments
 def build_parser(description):
     """Options every benchmark takes; a benchmark adds its own and passes None defaults to ``fill_defaults``."""
