@@ -8,28 +8,10 @@ from yacs.config import CfgNode as CN
 from shipclip.clip.text import TextEncoder
 from shipclip.config import extend_cfg
 from shipclip.ship import MLPGenerator, SHIPGenerator, build_generator_from_cfg, encode_class_texts, vae_loss
+from ship_models import tiny_rn, tiny_vit
 
-TEXT = dict(context_length=77, vocab_size=49408, layers=2)
 NAMES = ["dog", "cat", "golden_retriever", "airliner"]
 SMALL = dict(enc_hidden=32, latent_dim=8, gen_hidden=32)
-
-
-def tiny_vit():
-    torch.manual_seed(0)
-    return open_clip.create_model(
-        "ViT-B-16", pretrained=None, embed_dim=48, quick_gelu=True,
-        vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16, head_width=16),
-        text_cfg=dict(TEXT, width=64, heads=4),
-    ).eval()
-
-
-def tiny_rn():
-    torch.manual_seed(0)
-    return open_clip.create_model(
-        "RN50", pretrained=None, embed_dim=40, quick_gelu=True,
-        vision_cfg=dict(image_size=32, layers=[1, 1, 1, 1], width=8),
-        text_cfg=dict(TEXT, width=32, heads=2),
-    ).eval()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from shipclip.ship import MLPGenerator, SHIPGenerator, SyntheticFeaturePool, make_rng, sample_for_labels, synthesize
+from ship_models import tiny_vit
 
-TEXT = dict(context_length=77, vocab_size=49408, layers=2)
 NAMES = ["dog", "cat", "golden retriever", "airliner"]
 SMALL = dict(enc_hidden=32, latent_dim=8, gen_hidden=32)
 
@@ -17,12 +17,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return open_clip.create_model(
-        "ViT-B-16", pretrained=None, embed_dim=48, quick_gelu=True,
-        vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16, head_width=16),
-        text_cfg=dict(TEXT, width=64, heads=4),
-    ).eval()
+    return tiny_vit()
 
 
 @pytest.fixture(scope="module", params=["prompt", "mlp"])
