@@ -52,7 +52,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -187,29 +186,13 @@ def _entry_order(entry):
 
 def _write_json_atomic(path, obj):
     """Write JSON next to ``path`` and move it into place, so readers see the old or the new file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort: not every OS allows fsync on a folder)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    from shipclip.engine.utils import _atomic_write
+
+    def dump(fh):
+        json.dump(obj, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+
+    _atomic_write(path, dump, mode="w")
 
 
 def _move_aside(path):
