@@ -8,9 +8,10 @@ once) with a learnable context in the slots:
 * CoOp: 16 ``"X"`` context slots (random context), CoOp's default.
 
 For each, two workloads: the forward pass under ``no_grad`` (evaluation, the zero-shot classifier) and
-forward + backward into the context (the text part of a CoOp training step). Full length =
-``TextEncoder(truncate=False)``; truncated = ``TextEncoder()``, the project's default; both share one
-random ViT-B-16. Each variant gets an untimed 8-prompt warm-up, then ``--repeats`` interleaved rounds.
+forward + backward into the context (the text part of a CoOp training step). Three lengths, sharing
+one random ViT-B-16: full = ``TextEncoder(truncate=False)`` (77 positions); one length =
+``TextEncoder(max_groups=1)`` (every prompt cut at the longest EOT of the class set); truncated =
+``TextEncoder()``, the project's default (cut at the longest EOT, in up to 4 length groups). Each variant gets an untimed 8-prompt warm-up, then ``--repeats`` interleaved rounds.
 The outputs of both lengths are compared: truncation is exact up to float rounding.
 
     python benchmarks/bench_text_truncation.py [--quick] [--threads N] [--classes C] [--repeats R]
@@ -28,7 +29,7 @@ TEMPLATES = {
     "photo": dict(label='"a photo of a {}."', n_ctx=4, placeholder="a photo of a", init="words"),
     "coop": dict(label='CoOp 16 x "X" + " {}."', n_ctx=16, placeholder=" ".join(["X"] * 16), init="random"),
 }
-LENGTHS = ("full", "truncated")
+LENGTHS = ("full", "one length", "truncated")
 WORKLOADS = ("no-grad", "fwd+bwd")
 WARMUP_ROWS = 8
 
@@ -64,24 +65,34 @@ def workload(kind, encoder, prompts, ctx, rows=None):
     return no_grad if kind == "no-grad" else fwd_bwd
 
 
+def _positions(groups, lengths):
+    return sum((len(lengths) if rows is None else len(rows)) * L for rows, L in groups)
+
+
 def run(args, work, log):
     import torch
 
     from shipclip.clip.prompts import ClassPrompts
-    from shipclip.clip.text import TextEncoder
+    from shipclip.clip.text import TextEncoder, length_groups
 
     with common.quiet(log):
         model, tokenizer, backbone = common.load_backbone(args, work)
     model.visual = torch.nn.Identity()  # only the text tower is measured: free the image tower's weights
-    encoders = {"full": TextEncoder(model, truncate=False), "truncated": TextEncoder(model)}
+    encoders = {"full": TextEncoder(model, truncate=False), "one length": TextEncoder(model, max_groups=1),
+                "truncated": TextEncoder(model)}
     names = common.CLASSNAMES[: args.classes]
     meter = common.Meter()
     for template, spec in TEMPLATES.items():
         prompts = {length: ClassPrompts(encoders[length], tokenizer, names, spec["n_ctx"],
                                         placeholder=spec["placeholder"]) for length in LENGTHS}
         ctx = context(encoders["full"], tokenizer, spec)
-        print(f"-- {spec['label']}: {len(names)} prompts, truncated length L = {prompts['truncated'].length} "
-              f"of {prompts['full'].length}")
+        lengths = prompts["truncated"].tokenized_prompts.argmax(dim=-1) + 1
+        groups = length_groups(lengths, encoders["truncated"].max_groups)
+        print(f"-- {spec['label']}: {len(names)} prompts, longest EOT + 1 = {prompts['truncated'].length} of "
+              f"{prompts['full'].length} positions, mean {float(lengths.float().mean()):.1f}; length groups "
+              f"{[L for _, L in groups]} run {_positions(groups, lengths)} positions in all vs "
+              f"{prompts['truncated'].length * len(names)} at one length and {prompts['full'].length * len(names)} "
+              "at full length")
         warm = torch.arange(min(WARMUP_ROWS, len(names)))
         for kind in WORKLOADS:
             for length in LENGTHS:
@@ -89,12 +100,15 @@ def run(args, work, log):
             calls = {f"{template} {kind} {length}": workload(kind, encoders[length], prompts[length], ctx)
                      for length in LENGTHS}
             times = common.interleaved(calls, args.repeats, meter=meter, desc=f"{template} {kind}", log=log)
-            full, trunc = (times[f"{template} {kind} {length}"] for length in LENGTHS)
+            full, one, trunc = (times[f"{template} {kind} {length}"] for length in LENGTHS)
             common.ratio_line(f"text {kind}, {spec['label']}", "full", full, "truncated", trunc, target=TARGET,
                               quick=args.quick)
+            common.ratio_line(f"text {kind}, {spec['label']} (share of the length groups)", "one length", one,
+                              "truncated", trunc)
         with torch.no_grad():
-            a, b = (encoders[length](*prompts[length].assemble(ctx)).float() for length in LENGTHS)
-        print(f"CHECK {spec['label']}: max |full - truncated| = {float((a - b).abs().max()):.2e} over "
+            a, b, c = (encoders[length](*prompts[length].assemble(ctx)).float() for length in LENGTHS)
+        print(f"CHECK {spec['label']}: max |full - truncated| = {float((a - c).abs().max()):.2e}, "
+              f"max |full - one length| = {float((a - b).abs().max()):.2e} over "
               f"{a.shape[0]} x {a.shape[1]} features (max |feature| {float(a.abs().max()):.2f})")
         for kind in WORKLOADS:
             for length in LENGTHS:

@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 
 from shipclip.clip import ClassPrompts, TextEncoder, get_tokenizer, model_dims
+from shipclip.clip.text import length_groups
 from shipclip.testing import tiny_clip, tiny_config, write_tiny_config
 
 ATOL = 1e-5
@@ -110,6 +111,75 @@ def test_gradients_flow_into_prompts_and_stop_at_eot(backbone):
     TextEncoder(model, truncate=True)(prompts2, tokens).pow(2).sum().backward()
     L = int(eot.max()) + 1
     assert torch.allclose(prompts2.grad[:, :L], grad[:, :L], rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------- length groups
+
+def _positions_run(groups, lengths):
+    return sum((lengths.numel() if rows is None else rows.numel()) * L for rows, L in groups)
+
+
+def _brute_force_best(lengths, max_groups):
+    """Fewest positions over every split of the sorted distinct lengths into <= max_groups ranges."""
+    import itertools
+
+    values = sorted(set(lengths.tolist()))
+    best = None
+    for k in range(1, min(max_groups, len(values)) + 1):
+        for cuts in itertools.combinations(range(1, len(values)), k - 1):
+            edges = [0, *cuts, len(values)]
+            cost = 0
+            for a, b in zip(edges[:-1], edges[1:]):
+                lo, hi = values[a], values[b - 1]
+                cost += hi * int(((lengths >= lo) & (lengths <= hi)).sum())
+            best = cost if best is None else min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("max_groups", [2, 3, 4])
+def test_length_groups_is_the_cheapest_split_and_covers_every_row_once(seed, max_groups):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(5, 30, (40,), generator=g)
+    groups = length_groups(lengths, max_groups=max_groups, min_saving=0.0)
+    assert 1 <= len(groups) <= max_groups
+    rows = torch.cat([r for r, _ in groups])
+    assert sorted(rows.tolist()) == list(range(40))  # every row exactly once
+    for r, L in groups:
+        assert int(lengths[r].max()) == L  # each group runs at its own longest length
+    assert _positions_run(groups, lengths) == _brute_force_best(lengths, max_groups)
+
+
+def test_length_groups_keeps_one_batch_when_the_saving_is_small():
+    same = torch.full((10,), 12)
+    assert length_groups(same) == [(None, 12)]
+    nearly = torch.tensor([20] * 19 + [19])  # grouping would save 1 position of 400
+    assert length_groups(nearly, min_saving=0.1) == [(None, 20)]
+    assert length_groups(torch.tensor([5, 30]), max_groups=1) == [(None, 30)]
+    split = length_groups(torch.tensor([5] * 10 + [30]), min_saving=0.1)
+    assert [(r.tolist(), L) for r, L in split] == [(list(range(10)), 5), ([10], 30)]
+
+
+def test_length_grouped_encoder_equals_one_padded_batch_values_and_gradients(backbone):
+    model, tok, _ = backbone
+    texts = [f"a photo of a {c.replace('_', ' ')}." for c in CLASSNAMES] + SENTENCES
+    tokens = tok(texts)
+    grouped, single = TextEncoder(model), TextEncoder(model, max_groups=1)
+    assert len(length_groups(tokens.argmax(-1) + 1, grouped.max_groups)) > 1  # really grouped
+    base = grouped.embed(tokens)
+    p1 = base.clone().requires_grad_(True)
+    p2 = base.clone().requires_grad_(True)
+    out1, out2 = grouped(p1, tokens), single(p2, tokens)
+    with torch.no_grad():
+        ref = model.encode_text(tokens)
+    assert (out1 - out2).abs().max().item() <= ATOL
+    assert (out1 - ref).abs().max().item() <= ATOL  # rows come back in the input order
+    w = torch.randn(out1.shape, generator=torch.Generator().manual_seed(0))
+    (out1 * w).sum().backward()
+    (out2 * w).sum().backward()
+    scale = p2.grad.abs().max().item()
+    assert scale > 0
+    assert (p1.grad - p2.grad).abs().max().item() <= 1e-5 * scale  # float rounding only
 
 
 # --------------------------------------------------------------------------------- ClassPrompts
