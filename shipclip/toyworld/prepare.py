@@ -59,7 +59,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="reduced world and tiny model (seconds; for CI)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the rendered dataset (default 1)")
     parser.add_argument("--pretrain-seed", type=int, default=None, help="seed of the micro-CLIP pretraining")
-    parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: 600, quick: 20)")
+    parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: 1000, quick: 20)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for pretraining (default 2)")
     parser.add_argument("--force", action="store_true", help="replace an existing dataset built with other settings")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

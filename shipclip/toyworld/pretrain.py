@@ -80,7 +80,7 @@ QUICK_MODEL_CONFIG = {
 class PretrainSettings:
     """Everything besides the model config and the world that determines the weights."""
 
-    steps: int = 600
+    steps: int = 1000
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.05

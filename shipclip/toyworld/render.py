@@ -8,7 +8,12 @@ Each scene is one main object (a coloured shape) on a background, in one of two 
   contrast and noise jitter.
 * ``DOWNSTREAM``: the benchmark's images, with a real distribution shift from that: never a plain
   background, half of them striped (never seen in pretraining), one to three clutter shapes, any
-  rotation, smaller objects anywhere in the frame, stronger colour and contrast jitter and noise.
+  rotation, smaller objects anywhere in the frame, stronger colour and contrast jitter and noise,
+  and a systematic colour shift: the downstream "camera" rotates every hue by 30 degrees (about the
+  gray axis, brightness kept), as a camera with another colour response would. Nuisances alone
+  leave the zero-shot classifier, which pretraining fits to exactly these class names, as good
+  as anything a few shots can learn; a systematic shift is what a few labelled images can
+  correct, as with real CLIP on a new domain.
 
 Shapes are evaluated analytically on a supersampled grid and box-filtered, so edges are
 anti-aliased. All randomness comes from the ``numpy.random.Generator`` passed in, so the same
@@ -20,7 +25,7 @@ import numpy as np
 
 from .world import COLORS, NEUTRALS, SHAPES
 
-__all__ = ["Style", "PRETRAIN", "DOWNSTREAM", "render", "shape_mask"]
+__all__ = ["Style", "PRETRAIN", "DOWNSTREAM", "render", "shape_mask", "hue_rotation"]
 
 CHUNK = 1024  # scenes rendered at once (bounds memory; part of the seed -> bytes contract)
 
@@ -40,13 +45,15 @@ class Style:
     clutter: tuple  # (min, max) number of clutter shapes
     contrast: tuple  # global contrast multiplier around mid-gray
     noise: float  # gaussian pixel noise std (0-255 units)
+    hue_shift: float = 0.0  # degrees every hue of the image is rotated by (the same for all scenes)
 
 
 PRETRAIN = Style(name="pretrain", scale=(0.4, 0.85), offset=0.7, rotation=45.0, brightness=(0.85, 1.1),
                  color_std=12.0, plain_p=0.5, stripes_p=0.0, clutter=(0, 1), contrast=(0.9, 1.05), noise=3.0)
 
 DOWNSTREAM = Style(name="downstream", scale=(0.3, 0.75), offset=1.0, rotation=180.0, brightness=(0.75, 1.15),
-                   color_std=18.0, plain_p=0.0, stripes_p=0.5, clutter=(1, 3), contrast=(0.75, 1.1), noise=8.0)
+                   color_std=18.0, plain_p=0.0, stripes_p=0.5, clutter=(1, 3), contrast=(0.75, 1.1), noise=8.0,
+                   hue_shift=30.0)
 
 
 def _inside_star(u, v, points=5, inner=0.42):
@@ -157,6 +164,17 @@ def _gradient_background(rng, n, size, stripes_p):
     return img
 
 
+# RGB <-> YIQ: Y is luma, (I, Q) the chroma plane; rotating (I, Q) turns hues and keeps gray gray.
+_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def hue_rotation(degrees):
+    """3 x 3 matrix M (float32) with ``rgb @ M.T`` turning every hue by ``degrees``, luma unchanged."""
+    a = np.deg2rad(degrees)
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    return (np.linalg.inv(_YIQ) @ rot @ _YIQ).astype(np.float32)
+
+
 def _composite(img, alpha, rgb):
     """Paint ``rgb`` [N, 3] with coverage ``alpha`` [N, H, W] over ``img`` [N, H, W, 3]."""
     a = alpha[..., None]
@@ -219,6 +237,8 @@ def _render_chunk(labels_color, labels_shape, style, size, rng, supersample):
     alpha = _alpha(labels_shape, cx, cy, radius, angle, size, supersample)
     img = _composite(img, alpha, rgb.astype(np.float32))
 
+    if style.hue_shift:
+        img = img @ hue_rotation(style.hue_shift).T
     if style.contrast != (1.0, 1.0):
         c = rng.uniform(*style.contrast, size=(n, 1, 1, 1)).astype(np.float32)
         img = (img - 128.0) * c + 128.0

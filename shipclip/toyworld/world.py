@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["WORLD_VERSION", "COLORS", "SHAPES", "NEUTRALS", "World", "default_world", "quick_world"]
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2  # 2: downstream hue shift
 
 # Named colours (RGB, 0-255). Hues are far apart so colour jitter never crosses a name.
 COLORS = {

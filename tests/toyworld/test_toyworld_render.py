@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from shipclip.toyworld.build import build_dataset
-from shipclip.toyworld.render import DOWNSTREAM, PRETRAIN, render, shape_mask
+from shipclip.toyworld.render import DOWNSTREAM, PRETRAIN, hue_rotation, render, shape_mask
 from shipclip.toyworld.world import COLORS, SHAPES, quick_world
 
 
@@ -68,7 +68,7 @@ def test_main_object_shows_the_class_colour(style):
     colors = np.arange(n) % len(COLORS)
     shapes = np.zeros(n, dtype=np.int64)  # circles: the centre is always inside, on top of any clutter
     images, params = render(colors, shapes, style, 64, np.random.default_rng(0))
-    palette = np.array(list(COLORS.values()), dtype=np.float32)
+    palette = np.array(list(COLORS.values()), dtype=np.float32) @ hue_rotation(style.hue_shift).T
     centre = np.rint((np.stack([params["cx"], params["cy"]], axis=1) + 1) / 2 * 64 - 0.5).astype(int)
     patch = [images[i, y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(0) for i, (x, y) in enumerate(centre)]
     rgb = np.array(patch, dtype=np.float32)  # 3x3 mean: robust to pixel noise
@@ -78,6 +78,33 @@ def test_main_object_shows_the_class_colour(style):
     assert (nearest == colors).mean() >= 0.9
     for k in range(len(COLORS)):
         assert np.bincount(nearest[colors == k], minlength=len(COLORS)).argmax() == k
+
+
+def test_hue_rotation_keeps_gray_and_luma_and_composes():
+    luma = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    m = hue_rotation(30.0)
+    gray = np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255]], dtype=np.float32)
+    assert np.abs(gray @ m.T - gray).max() < 1e-3
+    rgb = np.random.default_rng(0).uniform(0, 255, size=(50, 3)).astype(np.float32)
+    assert np.abs((rgb @ m.T) @ luma - rgb @ luma).max() < 1e-2
+    assert np.abs(rgb @ m.T @ hue_rotation(-30.0).T - rgb).max() < 1e-2
+    assert np.abs(rgb @ np.linalg.matrix_power(hue_rotation(120.0), 3).T - rgb).max() < 1e-2
+    assert np.abs(rgb @ m.T - rgb).max() > 20  # it does move colours
+    assert np.allclose(hue_rotation(0.0), np.eye(3), atol=1e-6)
+
+
+def test_downstream_colours_are_shifted_by_a_fixed_hue_rotation_pretraining_ones_are_not():
+    assert PRETRAIN.hue_shift == 0.0 and DOWNSTREAM.hue_shift == 30.0
+    n = 120
+    colors = np.arange(n) % len(COLORS)
+    flat = DOWNSTREAM.__class__(**{**DOWNSTREAM.__dict__, "hue_shift": 0.0})
+    a, _ = render(colors, np.zeros(n, int), DOWNSTREAM, 32, np.random.default_rng(3))
+    b, _ = render(colors, np.zeros(n, int), flat, 32, np.random.default_rng(3))
+    # Same draws: the shifted scene is the unshifted one turned by the matrix (then rounded and clipped).
+    expected = np.clip(b.astype(np.float32) @ hue_rotation(30.0).T, 0, 255)
+    inner = (expected > 12).all(-1) & (expected < 243).all(-1)  # away from clipping and noise at the bounds
+    assert np.abs(a.astype(np.float32) - expected)[inner].mean() < 12  # noise is drawn after the rotation
+    assert np.abs(a.astype(np.float32) - b.astype(np.float32)).mean() > 5
 
 
 def test_pretraining_backgrounds_mix_plain_and_gradient_without_stripes():
