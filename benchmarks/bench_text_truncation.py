@@ -9,7 +9,7 @@ once) with a learnable context in the slots:
 
 For each, two workloads: the forward pass under ``no_grad`` (evaluation, the zero-shot classifier) and
 forward + backward into the context (the text part of a CoOp training step). Three lengths, sharing
-one random ViT-B-16: full = ``TextEncoder(truncate=False)`` (77 positions); one length =
+one random ViT-B-16: full = ``TextEncoder(truncate=False)`` (77 positions); one-length =
 ``TextEncoder(max_groups=1)`` (every prompt cut at the longest EOT of the class set); truncated =
 ``TextEncoder()``, the project's default (cut at the longest EOT, in up to 4 length groups). Each variant gets an untimed 8-prompt warm-up, then ``--repeats`` interleaved rounds.
 The outputs of both lengths are compared: truncation is exact up to float rounding.
@@ -29,7 +29,7 @@ TEMPLATES = {
     "photo": dict(label='"a photo of a {}."', n_ctx=4, placeholder="a photo of a", init="words"),
     "coop": dict(label='CoOp 16 x "X" + " {}."', n_ctx=16, placeholder=" ".join(["X"] * 16), init="random"),
 }
-LENGTHS = ("full", "one length", "truncated")
+LENGTHS = ("full", "one-length", "truncated")
 WORKLOADS = ("no-grad", "fwd+bwd")
 WARMUP_ROWS = 8
 
@@ -78,7 +78,7 @@ def run(args, work, log):
     with common.quiet(log):
         model, tokenizer, backbone = common.load_backbone(args, work)
     model.visual = torch.nn.Identity()  # only the text tower is measured: free the image tower's weights
-    encoders = {"full": TextEncoder(model, truncate=False), "one length": TextEncoder(model, max_groups=1),
+    encoders = {"full": TextEncoder(model, truncate=False), "one-length": TextEncoder(model, max_groups=1),
                 "truncated": TextEncoder(model)}
     names = common.CLASSNAMES[: args.classes]
     meter = common.Meter()
@@ -103,12 +103,12 @@ def run(args, work, log):
             full, one, trunc = (times[f"{template} {kind} {length}"] for length in LENGTHS)
             common.ratio_line(f"text {kind}, {spec['label']}", "full", full, "truncated", trunc, target=TARGET,
                               quick=args.quick)
-            common.ratio_line(f"text {kind}, {spec['label']} (share of the length groups)", "one length", one,
+            common.ratio_line(f"text {kind}, {spec['label']} (share of the length groups)", "one-length", one,
                               "truncated", trunc)
         with torch.no_grad():
             a, b, c = (encoders[length](*prompts[length].assemble(ctx)).float() for length in LENGTHS)
         print(f"CHECK {spec['label']}: max |full - truncated| = {float((a - c).abs().max()):.2e}, "
-              f"max |full - one length| = {float((a - b).abs().max()):.2e} over "
+              f"max |full - one-length| = {float((a - b).abs().max()):.2e} over "
               f"{a.shape[0]} x {a.shape[1]} features (max |feature| {float(a.abs().max()):.2f})")
         for kind in WORKLOADS:
             for length in LENGTHS:

@@ -17,7 +17,7 @@ if REPO not in sys.path:
 
 NUM = r"[0-9.e+-]+"
 RATIO = re.compile(rf"^RATIO (?P<name>.+): (?P<slow>\S+) (?P<a>{NUM}) s / (?P<fast>\S+) (?P<b>{NUM}) s = "
-                   rf"(?P<r>{NUM}|inf)x \[quick mode: no target\] \(process CPU time: (?P<ca>{NUM}) s / "
+                   rf"(?P<r>{NUM}|inf)x(?: \[quick mode: no target\])? \(process CPU time: (?P<ca>{NUM}) s / "
                    rf"(?P<cb>{NUM}) s = (?P<cr>{NUM}|inf)x\)$")
 MEMORY = re.compile(r"^MEMORY (?P<label>.+): \+(?P<grow>\d+) MiB RSS during its first round "
                     r"\(peak (?P<peak>\d+) MiB, from (?P<start>\d+) MiB\)$")
@@ -70,12 +70,15 @@ def test_text_truncation_quick(tmp_path, capsys):
 
     lines = run_quick(bench, tmp_path, capsys, "--classes", "6", "--repeats", "2")
     found = ratios(lines)
-    assert len(found) == 4 and set(found.values()) == {("full", "truncated")}
+    assert len(found) == 8
+    assert sorted(found.values()) == [("full", "truncated")] * 4 + [("one-length", "truncated")] * 4
     assert {name.split(",")[0] for name in found} == {"text no-grad", "text fwd+bwd"}
-    checks = [float(re.search(r"= ([0-9.e+-]+) over 6 x", x).group(1)) for x in lines if x.startswith("CHECK")]
-    assert len(checks) == 2 and all(d < 1e-4 for d in checks)  # truncation is exact up to rounding
-    assert len(memory(lines)) == 8  # 2 prompt kinds x 2 workloads x 2 lengths
-    assert sum("truncated length L = " in x and "of 77" in x for x in lines) == 2
+    targeted = [x for x in lines if x.startswith("RATIO") and "[quick mode: no target]" in x]
+    assert len(targeted) == 4 and all(": full " in x for x in targeted)  # the target applies to full / truncated
+    checks = [[float(v) for v in re.findall(r"\| = ([0-9.e+-]+)", x)] for x in lines if x.startswith("CHECK")]
+    assert len(checks) == 2 and all(len(c) == 2 and max(c) < 1e-4 for c in checks)  # exact up to rounding
+    assert len(memory(lines)) == 12  # 2 prompt kinds x 2 workloads x 3 lengths
+    assert sum("longest EOT + 1 = " in x and "of 77 positions" in x for x in lines) == 2
 
 
 def test_feature_cache_quick(tmp_path, capsys):
