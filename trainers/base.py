@@ -47,10 +47,13 @@ from shipclip.clip.loader import check_input_size, get_tokenizer, load_clip_from
 from shipclip.clip.precision import autocast, clip_precision_for, make_grad_scaler, resolve_precision
 from shipclip.clip.prompts import clean_classname
 from shipclip.clip.text import TextEncoder
+from shipclip.engine.distributed import is_main_process
+from shipclip.engine.utils import atomic_torch_save
 
 __all__ = ["ClipTrainer", "joint_accuracy", "harmonic_mean", "PRECISIONS"]
 
 PRECISIONS = ("fp16", "fp32", "amp")
+GRAD_SCALER_FILE = "grad_scaler.pth"  # fp16 loss-scaler state, next to the model folders of a run
 
 
 def epoch_seed(seed, epoch):
@@ -533,16 +536,37 @@ class ClipTrainer(TrainerX):
             self._model_epoch = self.start_epoch
 
     # ------------------------------------------------------------------ checkpoints
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """The engine's checkpoints, plus the fp16 loss scaler (``grad_scaler.pth``) when one runs.
+
+        Without it a resumed fp16 run would restart the loss scale at its initial 65536 and skip
+        steps until the scale has come down again.
+        """
+        super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
+        if self.scaler is not None and is_main_process():
+            atomic_torch_save({"epoch": epoch + 1, "state_dict": self.scaler.state_dict()},
+                              osp.join(directory, GRAD_SCALER_FILE))
+
     def resume_model_if_exist(self, directory):
         """Resume through the project's checkpoint reader under either engine.
 
         Dassl 0.6's reader calls ``torch.load`` with torch's default ``weights_only=True`` (torch >= 2.6),
         which refuses run folders written by Dassl itself (its warmup scheduler pickles a scheduler
-        object); ours reads them and maps their scheduler state onto ours.
+        object); ours reads them and maps their scheduler state onto ours. The fp16 loss scaler is
+        restored too when it was saved at the epoch resumed from.
         """
         from shipclip.engine.trainer import TrainerBase as ProjectTrainerBase
 
-        return ProjectTrainerBase.resume_model_if_exist(self, directory)
+        start = ProjectTrainerBase.resume_model_if_exist(self, directory)
+        path = osp.join(directory, GRAD_SCALER_FILE)
+        if start > 0 and self.scaler is not None and osp.isfile(path):
+            saved = load_checkpoint(path)
+            if saved.get("epoch") == start:
+                self.scaler.load_state_dict(saved["state_dict"])
+                print(f"Restored the fp16 loss scale ({self.scaler.get_scale():g}) from {path}")
+            else:
+                print(f"{path} is from epoch {saved.get('epoch')}, not {start}: the loss scale starts afresh")
+        return start
 
     def filter_state_dict(self, name, state_dict):
         """Drop entries that must come from the current dataset rather than the checkpoint."""

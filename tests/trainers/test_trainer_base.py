@@ -323,3 +323,30 @@ def test_coop_trains_on_cached_features(tmp_path, color_root):
     assert torch.equal(dataset.view_of, last.view_of)  # the last epoch drew its own views
     (evaluation,) = read_results(tmp_path / "out")["evaluations"]
     assert evaluation["epoch"] == 2 and evaluation["metrics"]["total"] == 4 * len(CLASSES)
+
+
+def test_fp16_loss_scale_is_saved_with_the_checkpoint_and_restored_on_resume(tmp_path, color_root, capsys):
+    from shipclip.trainers.base import GRAD_SCALER_FILE
+
+    out = tmp_path / "out"
+    t = run_main("CoOp", color_root, out, opts=["OPTIM.MAX_EPOCH", "1", "TRAINER.COOP.N_CTX", "2"])
+    assert t.scaler is None and not (out / GRAD_SCALER_FILE).exists()  # fp32 on CPU: no scaler, no file
+    # What an fp16 run on CUDA holds: a scaler whose scale has come down from its initial value.
+    t.scaler = torch.amp.GradScaler("cpu", init_scale=65536.0)
+    t.scaler.scale(torch.ones(1))
+    t.scaler.update(new_scale=128.0)
+    t.save_model(0, str(out))
+    assert (out / GRAD_SCALER_FILE).is_file()
+
+    t.scaler = torch.amp.GradScaler("cpu", init_scale=65536.0)  # a fresh process resuming the run
+    assert t.resume_model_if_exist(str(out)) == 1
+    assert t.scaler.get_scale() == 128.0
+    assert f"Restored the fp16 loss scale (128) from {out / GRAD_SCALER_FILE}" in capsys.readouterr().out
+
+    # A scaler file of another epoch (e.g. a run killed between the two writes) is not applied.
+    saved = torch.load(out / GRAD_SCALER_FILE, weights_only=False)
+    torch.save({**saved, "epoch": 5}, out / GRAD_SCALER_FILE)
+    t.scaler = torch.amp.GradScaler("cpu", init_scale=65536.0)
+    assert t.resume_model_if_exist(str(out)) == 1
+    assert t.scaler.get_scale() == 65536.0
+    assert "is from epoch 5, not 1: the loss scale starts afresh" in capsys.readouterr().out
