@@ -543,8 +543,9 @@ class ClipTrainer(TrainerX):
         steps until the scale has come down again.
         """
         super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
-        if self.scaler is not None and is_main_process():
-            atomic_torch_save({"epoch": epoch + 1, "state_dict": self.scaler.state_dict()},
+        scaler = getattr(self, "scaler", None)  # set by build_model; absent on a bare trainer
+        if scaler is not None and is_main_process():
+            atomic_torch_save({"epoch": epoch + 1, "state_dict": scaler.state_dict()},
                               osp.join(directory, GRAD_SCALER_FILE))
 
     def resume_model_if_exist(self, directory):
@@ -559,11 +560,12 @@ class ClipTrainer(TrainerX):
 
         start = ProjectTrainerBase.resume_model_if_exist(self, directory)
         path = osp.join(directory, GRAD_SCALER_FILE)
-        if start > 0 and self.scaler is not None and osp.isfile(path):
+        scaler = getattr(self, "scaler", None)
+        if start > 0 and scaler is not None and osp.isfile(path):
             saved = load_checkpoint(path)
             if saved.get("epoch") == start:
-                self.scaler.load_state_dict(saved["state_dict"])
-                print(f"Restored the fp16 loss scale ({self.scaler.get_scale():g}) from {path}")
+                scaler.load_state_dict(saved["state_dict"])
+                print(f"Restored the fp16 loss scale ({scaler.get_scale():g}) from {path}")
             else:
                 print(f"{path} is from epoch {saved.get('epoch')}, not {start}: the loss scale starts afresh")
         return start
