@@ -86,31 +86,18 @@ def run(args, work, log):
 
 def main(argv=None):
     parser = common.build_parser(__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, default=None,
-                        help="base classes, and as many label-only classes (default 10; quick 2)")
-    parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="real images per step (default 32, CoOp's recipe; quick 2)")
+    common.add_ship_size_arguments(parser)
     parser.add_argument("--views", type=int, default=None, help="FEATURES.TRAIN_VIEWS of the cache (default 1)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="measured epochs per variant, the fastest is reported (default 2; quick 1)")
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=10, shots=4, batch_size=32, views=1, epochs=2),
                                 dict(classes=2, shots=2, batch_size=2, views=1, epochs=1))
-    for key in ("classes", "shots", "batch_size", "views", "epochs"):
-        if getattr(args, key) < 1:
-            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
-    if 2 * args.classes > len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}, got {args.classes}")
-    common.set_threads(args.threads)
-    common.print_header(
-        "SHIP_CoOp training epoch: feature cache vs online image encoding", args,
-        [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} base + "
-         f"{args.classes} label-only classes; {args.shots} shots; batch {args.batch_size}; "
-         f"{args.views} cached view(s)"])
-    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
-        run(args, work, log)
-    print(f"   {common.load_line('end')}")
-    return 0
+    common.check_ship_sizes(args, ("classes", "shots", "batch_size", "views", "epochs"))
+    return common.run_benchmark(
+        args, "SHIP_CoOp training epoch: feature cache vs online image encoding",
+        f"{args.classes} base + "
+        f"{args.classes} label-only classes; {args.shots} shots; batch {args.batch_size}; "
+        f"{args.views} cached view(s)", run)
 
 
 if __name__ == "__main__":

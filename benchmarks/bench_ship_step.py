@@ -169,29 +169,16 @@ def _collect_batches(trainer, n):
 
 def main(argv=None):
     parser = common.build_parser(__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, default=None,
-                        help="base classes, and as many label-only classes (default 10; quick 2)")
-    parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="real images per step (default 32, CoOp's recipe; quick 2)")
+    common.add_ship_size_arguments(parser)
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps after the warm-up step (default 3; quick 1)")
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=10, shots=4, batch_size=32, steps=3),
                                 dict(classes=2, shots=2, batch_size=2, steps=1))
-    for key in ("classes", "shots", "batch_size", "steps"):
-        if getattr(args, key) < 1:
-            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
-    if 2 * args.classes > len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES) // 2}, got {args.classes}")
-    common.set_threads(args.threads)
-    common.print_header(
-        "SHIP_CoOp stage-2 step: ours vs the released code's per-step work", args,
-        [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} base + "
-         f"{args.classes} label-only classes; batch {args.batch_size} real + {args.batch_size} synthesized"])
-    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
-        run(args, work, log)
-    print(f"   {common.load_line('end')}")
-    return 0
+    common.check_ship_sizes(args, ("classes", "shots", "batch_size", "steps"))
+    return common.run_benchmark(
+        args, "SHIP_CoOp stage-2 step: ours vs the released code's per-step work",
+        f"{args.classes} base + "
+        f"{args.classes} label-only classes; batch {args.batch_size} real + {args.batch_size} synthesized", run)
 
 
 if __name__ == "__main__":

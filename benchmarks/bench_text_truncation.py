@@ -125,17 +125,11 @@ def main(argv=None):
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=100, repeats=3), dict(classes=10, repeats=1))
     if not 1 <= args.classes <= len(common.CLASSNAMES):
         raise SystemExit(f"--classes must be between 1 and {len(common.CLASSNAMES)}, got {args.classes}")
-    if args.repeats < 1:
-        raise SystemExit(f"--repeats must be >= 1, got {args.repeats}")
-    common.set_threads(args.threads)
-    common.print_header(
-        "Text tower: truncated to the longest EOT vs full length 77", args,
-        [f"backbone: {'tiny test model' if args.quick else 'ViT-B-16'} (random weights); {args.classes} class names; "
-         f"{args.repeats} round(s) after an untimed {WARMUP_ROWS}-prompt warm-up"])
-    with common.work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
-        run(args, work, log)
-    print(f"   {common.load_line('end')}")
-    return 0
+    common.require_positive(args, ("repeats",))
+    return common.run_benchmark(
+        args, "Text tower: truncated to the longest EOT vs full length 77",
+        f"{args.classes} class names; "
+        f"{args.repeats} round(s) after an untimed {WARMUP_ROWS}-prompt warm-up", run)
 
 
 if __name__ == "__main__":

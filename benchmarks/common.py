@@ -87,10 +87,45 @@ def fill_defaults(args, full, quick):
     return args
 
 
+def require_positive(args, keys):
+    """Exit with a message naming the option when one of ``keys`` is below 1."""
+    for key in keys:
+        if getattr(args, key) < 1:
+            raise SystemExit(f"--{key.replace('_', '-')} must be >= 1, got {getattr(args, key)}")
+
+
+def add_ship_size_arguments(parser):
+    """``--classes``, ``--shots`` and ``--batch-size`` of the two SHIP_CoOp benchmarks."""
+    parser.add_argument("--classes", type=int, default=None,
+                        help="base classes, and as many label-only classes (default 10; quick 2)")
+    parser.add_argument("--shots", type=int, default=None, help="training images per class (default 4; quick 2)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="real images per step (default 32, CoOp's recipe; quick 2)")
+
+
+def check_ship_sizes(args, keys):
+    """``require_positive`` plus room for ``--classes`` base and as many label-only class names."""
+    require_positive(args, keys)
+    if 2 * args.classes > len(CLASSNAMES):
+        raise SystemExit(f"--classes must be at most {len(CLASSNAMES) // 2}, got {args.classes}")
+
+
 def set_threads(n):
     import torch
 
     torch.set_num_threads(int(n))
+
+
+def run_benchmark(args, title, sizes, run):
+    """Set the threads, print the header (backbone, then ``sizes``), call ``run(args, work, log)`` in the
+    work folder, print the load."""
+    set_threads(args.threads)
+    backbone = "tiny test model" if args.quick else "ViT-B-16"
+    print_header(title, args, [f"backbone: {backbone} (random weights); {sizes}"])
+    with work_folder(args) as work, open(os.path.join(work, "log.txt"), "a") as log:
+        run(args, work, log)
+    print(f"   {load_line('end')}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- memory

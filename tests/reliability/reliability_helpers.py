@@ -5,6 +5,7 @@ with SIGKILL and restarted) or in-process through ``train.main``. They use the c
 tiny random backbone of ``tests/trainers/test_trainer_base.py``. Extra modules (``SHIPCLIP_EXTRA_MODULES``)
 written into the test's folder register the test dataset in a fresh process and inject faults.
 """
+import io
 import os
 import subprocess
 import sys
@@ -63,6 +64,30 @@ KILL_MODULE = textwrap.dedent("""
 
     ClipTrainer.forward_backward = forward_backward
 """)
+
+
+def dying_torch_save(matches, error, partial=None):
+    """A ``torch.save`` that dies half-way through the saves ``matches(obj)`` selects (a crash or a full
+    disk): it writes ``partial`` bytes (default: the first half of the real file) to the target, then
+    raises ``error``. Every other call saves normally. Install it with ``monkeypatch.setattr``."""
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        if not matches(obj):
+            return real_save(obj, f, *args, **kwargs)
+        data = partial
+        if data is None:
+            buffer = io.BytesIO()
+            real_save(obj, buffer, *args, **kwargs)
+            data = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "wb") as fh:
+                fh.write(data)
+        else:
+            f.write(data)
+        raise error
+
+    return save
 
 
 def train_argv(trainer, data_root, output_dir, opts=(), seed=1, flags=(), backbone_dir=None):

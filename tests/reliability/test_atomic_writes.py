@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from reliability_helpers import TRAINER_OPTS, assert_same_checkpoint, base, main, train_argv
+from reliability_helpers import TRAINER_OPTS, assert_same_checkpoint, base, dying_torch_save, main, train_argv
 
 CACHE_OPTS = ["FEATURES.CACHE", "True", "FEATURES.TRAIN_VIEWS", "1"]
 
@@ -54,17 +54,10 @@ def test_crash_while_writing_a_feature_cache_entry_leaves_nothing_behind(color_r
                                                                           monkeypatch):
     cache = tmp_path / "features"
     opts = CACHE_OPTS + ["FEATURES.DIR", str(cache)]
-    real_save = torch.save
-
-    def dying_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:
-            fh.write(b"half a tensor file")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError, match="No space left on device"):
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left on device"):
+        patch.setattr(torch, "save", dying_torch_save(lambda obj: True, OSError(28, "No space left on device"),
+                                                      partial=b"half a tensor file"))
         main(train_argv("ZeroshotCLIP", color_root, tmp_path / "first", opts, flags=["--eval-only"]))
-    monkeypatch.setattr(torch, "save", real_save)
     assert os.listdir(cache) == []  # neither an entry nor its temporary folder
 
     main(train_argv("ZeroshotCLIP", color_root, tmp_path / "second", opts, flags=["--eval-only"]))

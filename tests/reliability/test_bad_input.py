@@ -148,34 +148,31 @@ def test_shots_larger_than_available_images(data_copy, tmp_path, restore_stdout,
 
 
 # ----------------------------------------------------------------------------------------- config
-@pytest.mark.parametrize("where", ["yaml", "command line"])
-def test_unknown_config_key(where, color_root, tmp_path, restore_stdout):
-    flags, opts = [], []
-    if where == "yaml":
-        config = tmp_path / "trainer.yaml"
-        config.write_text("OPTIM:\n  LR_SHEDULER: cosine\n")
-        flags, source = ["--config-file", str(config)], f'config file "{config}"'
-    else:
-        opts, source = ["OPTIM.LR_SHEDULER", "cosine"], "command line"
-    with pytest.raises(KeyError) as info:
-        main(train_argv("CoOp", color_root, tmp_path / "out", opts, flags=flags))
-    assert_says(info, f'Unknown config key "OPTIM.LR_SHEDULER" (from {source})', 'Did you mean "OPTIM.LR_SCHEDULER"',
-                "Fix the spelling")
+BAD_CONFIG = {  # key, bad value, error raised, what the message says (source filled in per case)
+    "unknown key": ("OPTIM.LR_SHEDULER", "cosine", KeyError,
+                    ['Unknown config key "OPTIM.LR_SHEDULER" (from {source})', 'Did you mean "OPTIM.LR_SCHEDULER"',
+                     "Fix the spelling"]),
+    "wrong value type": ("OPTIM.MAX_EPOCH", "ten", ValueError,
+                         ['Config key "OPTIM.MAX_EPOCH" expects int (default 10)', "but {source} gives 'ten' (str)",
+                          "Give a value of type int, like the default."]),
+}
 
 
+@pytest.mark.parametrize("case", list(BAD_CONFIG))
 @pytest.mark.parametrize("where", ["yaml", "command line"])
-def test_wrong_config_value_type(where, color_root, tmp_path, restore_stdout):
+def test_bad_config_entry_is_named_with_its_source(case, where, color_root, tmp_path, restore_stdout):
+    key, value, error, says = BAD_CONFIG[case]
     flags, opts = [], []
     if where == "yaml":
+        node, leaf = key.split(".")
         config = tmp_path / "trainer.yaml"
-        config.write_text("OPTIM:\n  MAX_EPOCH: ten\n")
+        config.write_text(f"{node}:\n  {leaf}: {value}\n")
         flags, source = ["--config-file", str(config)], f'config file "{config}"'
     else:
-        opts, source = ["OPTIM.MAX_EPOCH", "ten"], "command line"
-    with pytest.raises(ValueError) as info:
+        opts, source = [key, value], "command line"
+    with pytest.raises(error) as info:
         main(train_argv("CoOp", color_root, tmp_path / "out", opts, flags=flags))
-    assert_says(info, 'Config key "OPTIM.MAX_EPOCH" expects int (default 10)', f"but {source} gives 'ten' (str)",
-                "Give a value of type int, like the default.")
+    assert_says(info, *[line.format(source=source) for line in says])
 
 
 def test_float_key_given_an_int_says_how_to_write_it(color_root, tmp_path, restore_stdout):

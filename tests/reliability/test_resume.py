@@ -6,7 +6,6 @@ A run killed with SIGKILL in the middle of an epoch (injected through ``SHIPCLIP
 and started again with the identical command must end with the same weights, optimizer and
 scheduler state, bit for bit, and the same results.json, byte for byte.
 """
-import io
 import json
 import os
 import re
@@ -14,8 +13,8 @@ import re
 import pytest
 import torch
 
-from reliability_helpers import (TRAINER_OPTS, assert_same_checkpoint, describe, kill_module, load_state, main,
-                      run_train_py, train_argv)
+from reliability_helpers import (TRAINER_OPTS, assert_same_checkpoint, describe, dying_torch_save, kill_module,
+                                 load_state, main, run_train_py, train_argv)
 
 FINAL = os.path.join("prompt_learner", "model.pth.tar-3")
 
@@ -67,20 +66,10 @@ def test_crash_while_saving_a_checkpoint_keeps_the_previous_one(reference_run, c
     """torch.save dies half-way through epoch 2's checkpoint (disk full); the rerun resumes from epoch 1."""
     out = tmp_path / "run"
     argv = train_argv("CoOp", color_root, out, TRAINER_OPTS["CoOp"])
-    real_save = torch.save
-
-    def dying_save(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and obj.get("epoch") == 2:
-            buffer = io.BytesIO()
-            real_save(obj, buffer, *args, **kwargs)
-            f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-            raise OSError(28, "No space left on device")
-        return real_save(obj, f, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError, match="No space left on device"):
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="No space left on device"):
+        patch.setattr(torch, "save", dying_torch_save(lambda obj: isinstance(obj, dict) and obj.get("epoch") == 2,
+                                                      OSError(28, "No space left on device")))
         main(argv)
-    monkeypatch.setattr(torch, "save", real_save)
 
     folder = out / "prompt_learner"
     assert sorted(os.listdir(folder)) == ["checkpoint", "model.pth.tar-1"]  # no partial file, no temp file
@@ -100,18 +89,11 @@ def test_crash_while_saving_the_ship_generator_refits_it(reference_run, color_ro
     """A generator checkpoint that was never completed is not loaded: the rerun fits stage 1 again, identically."""
     out = tmp_path / "run"
     argv = train_argv("SHIP_CoOp", color_root, out, TRAINER_OPTS["SHIP_CoOp"])
-    real_save = torch.save
-
-    def dying_save(obj, f, *args, **kwargs):
-        if isinstance(obj, dict) and "ship" in obj:
-            f.write(b"\x00" * 64)
-            raise KeyboardInterrupt("interrupted while saving the generator")
-        return real_save(obj, f, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(KeyboardInterrupt):
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(torch, "save", dying_torch_save(lambda obj: isinstance(obj, dict) and "ship" in obj,
+                                                      KeyboardInterrupt("interrupted while saving the generator"),
+                                                      partial=b"\x00" * 64))
         main(argv)
-    monkeypatch.setattr(torch, "save", real_save)
     assert os.listdir(out / "generator") == []  # neither a partial file nor a pointer
 
     capsys.readouterr()

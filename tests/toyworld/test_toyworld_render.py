@@ -1,4 +1,5 @@
 """Rendering: same seed -> same bytes, other seed -> other images, shapes and colours drawn right."""
+import dataclasses
 import itertools
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_downstream_colours_are_shifted_by_a_fixed_hue_rotation_pretraining_ones
     assert PRETRAIN.hue_shift == 0.0 and DOWNSTREAM.hue_shift == 30.0
     n = 120
     colors = np.arange(n) % len(COLORS)
-    flat = DOWNSTREAM.__class__(**{**DOWNSTREAM.__dict__, "hue_shift": 0.0})
+    flat = dataclasses.replace(DOWNSTREAM, hue_shift=0.0)
     a, _ = render(colors, np.zeros(n, int), DOWNSTREAM, 32, np.random.default_rng(3))
     b, _ = render(colors, np.zeros(n, int), flat, 32, np.random.default_rng(3))
     # Same draws: the shifted scene is the unshifted one turned by the matrix (then rounded and clipped).
