@@ -99,14 +99,20 @@ def test_corrupt_or_truncated_image(damage, data_copy, tmp_path, restore_stdout)
                 "re-extract the dataset archive or delete the file")
 
 
-def test_empty_class_name(data_copy, tmp_path, restore_stdout):
-    root, folder = data_copy
+def _rename_label(folder, label, name):
+    """Give every row of ``label`` the class name ``name`` in the split file; returns its path."""
     path, split = _split(folder)
     for part in split.values():
         for row in part:
-            if row[1] == 4:
-                row[2] = "  "
+            if row[1] == label:
+                row[2] = name
     _write_split(path, split)
+    return path
+
+
+def test_empty_class_name(data_copy, tmp_path, restore_stdout):
+    root, folder = data_copy
+    path = _rename_label(folder, 4, "  ")
     with pytest.raises(ValueError) as info:
         main(train_argv("ZeroshotCLIP", root, tmp_path / "out", flags=["--eval-only"]))
     assert_says(info, "Label 4 has an empty class name", f'in "{path}"', "Give every class a name")
@@ -114,12 +120,7 @@ def test_empty_class_name(data_copy, tmp_path, restore_stdout):
 
 def test_duplicated_class_names(data_copy, tmp_path, restore_stdout):
     root, folder = data_copy
-    path, split = _split(folder)
-    for part in split.values():
-        for row in part:
-            if row[1] == 5:
-                row[2] = "Red"  # same prompt as label 0 ("red"): CLIP's tokenizer lower-cases
-    _write_split(path, split)
+    path = _rename_label(folder, 5, "Red")  # same prompt as label 0 ("red"): CLIP's tokenizer lower-cases
     with pytest.raises(ValueError) as info:
         main(train_argv("ZeroshotCLIP", root, tmp_path / "out", flags=["--eval-only"]))
     assert_says(info, 'labels 0, 5 are all "red"', f'in "{path}"', "give each class a distinct name")
