@@ -18,6 +18,7 @@ setup(
         "shipclip",
         "shipclip.engine",
         "shipclip.engine.data",
+        "shipclip.infra",
         "shipclip.clip",
         "shipclip.ship",
         "shipclip.toyworld",

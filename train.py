@@ -80,7 +80,7 @@ def reset_cfg(cfg, args):
 def setup_cfg(args):
     """Defaults -> dataset YAML -> trainer YAML -> flags -> opts, then freeze."""
     from shipclip.config import get_cfg
-    from shipclip.engine.config import merge_from_file, merge_from_list
+    from shipclip.infra.config_merge import merge_from_file, merge_from_list
 
     cfg = get_cfg()
     if args.dataset_config_file:
@@ -178,7 +178,7 @@ def main(args):
 
     from shipclip.backend import (ENGINE, build_trainer, collect_env_info, engine_description, set_random_seed,
                                   setup_logger)
-    from shipclip.engine.distributed import setup_distributed, shared_seed
+    from shipclip.infra.distributed import setup_distributed, shared_seed
 
     if args.eval_only:
         _check_eval_args(args)
@@ -221,6 +221,6 @@ def main(args):
 
 if __name__ == "__main__":
     main(build_parser().parse_args())
-    from shipclip.engine.distributed import cleanup_distributed
+    from shipclip.infra.distributed import cleanup_distributed
 
     cleanup_distributed()  # leave the process group of a torchrun launch (no-op otherwise)

@@ -85,8 +85,8 @@ else:
                                  read_json, set_random_seed, setup_logger, write_json)
 
 # Always ours: engine-agnostic and safe on current PyTorch (see the module docstring).
-from shipclip.engine.optim import build_lr_scheduler  # noqa: E402
-from shipclip.engine.checkpoint import load_checkpoint, load_pretrained_weights  # noqa: E402
+from shipclip.infra.schedulers import build_lr_scheduler  # noqa: E402
+from shipclip.infra.checkpoint import load_checkpoint, load_pretrained_weights  # noqa: E402
 
 
 def engine_description():

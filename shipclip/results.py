@@ -186,13 +186,13 @@ def _entry_order(entry):
 
 def _write_json_atomic(path, obj):
     """Write JSON next to ``path`` and move it into place, so readers see the old or the new file."""
-    from shipclip.engine.utils import _atomic_write
+    from shipclip.infra.io import atomic_write
 
     def dump(fh):
         json.dump(obj, fh, indent=2, allow_nan=False)
         fh.write("\n")
 
-    _atomic_write(path, dump, mode="w")
+    atomic_write(path, dump, mode="w")
 
 
 def _move_aside(path):

@@ -47,7 +47,7 @@ def write_tiny_image_dataset(root, classes=TINY_CLASSES, counts=None, image_hw=T
     """
     from PIL import Image
 
-    from shipclip.engine.utils import write_json
+    from shipclip.infra.io import write_json
 
     counts = dict(TINY_COUNTS if counts is None else counts)
     rng = np.random.default_rng(seed)

@@ -53,7 +53,7 @@ PROBE = """
 import json
 import dassl.engine, dassl.utils
 import shipclip.backend as b
-from shipclip.engine import checkpoint, optim
+from shipclip.infra import checkpoint, schedulers as optim
 print(json.dumps({
     "engine": b.ENGINE,
     "description": b.engine_description(),

@@ -47,8 +47,8 @@ from shipclip.clip.loader import check_input_size, get_tokenizer, load_clip_from
 from shipclip.clip.precision import autocast, clip_precision_for, make_grad_scaler, resolve_precision
 from shipclip.clip.prompts import clean_classname
 from shipclip.clip.text import TextEncoder
-from shipclip.engine.distributed import is_main_process
-from shipclip.engine.utils import atomic_torch_save
+from shipclip.infra.distributed import is_main_process
+from shipclip.infra.io import atomic_torch_save
 
 __all__ = ["ClipTrainer", "joint_accuracy", "harmonic_mean", "PRECISIONS"]
 
@@ -556,9 +556,11 @@ class ClipTrainer(TrainerX):
         object); ours reads them and maps their scheduler state onto ours. The fp16 loss scaler is
         restored too when it was saved at the epoch resumed from.
         """
-        from shipclip.engine.trainer import TrainerBase as ProjectTrainerBase
+        from shipclip.infra.checkpoint import resume_models
 
-        start = ProjectTrainerBase.resume_model_if_exist(self, directory)
+        names = self.get_model_names()
+        start = resume_models(directory, {n: self._models[n] for n in names}, {n: self._optims[n] for n in names},
+                              {n: self._scheds[n] for n in names})
         path = osp.join(directory, GRAD_SCALER_FILE)
         scaler = getattr(self, "scaler", None)
         if start > 0 and scaler is not None and osp.isfile(path):

@@ -224,7 +224,7 @@ class ShipMixin:
         print(f'SHIP stage 1: loaded the generator from "{path}" (fitting skipped)')
 
     def _save_generator(self, generator):
-        from shipclip.engine.checkpoint import save_checkpoint
+        from shipclip.infra.checkpoint import save_checkpoint
 
         ship = self.cfg.TRAINER.SHIP
         state = {"state_dict": generator.state_dict(), "epoch": int(ship.EPOCHS), "optimizer": None,

@@ -7,7 +7,7 @@ from .registry import Registry, check_availability
 from .config import get_cfg_default
 from .utils import (AverageMeter, MetricMeter, check_isfile, collect_env_info, listdir_nohidden,
                     mkdir_if_missing, read_image, read_json, set_random_seed, setup_logger, write_json)
-from .checkpoint import load_checkpoint, load_pretrained_weights, resume_from_checkpoint, save_checkpoint
+from shipclip.infra.checkpoint import load_checkpoint, load_pretrained_weights, resume_from_checkpoint, save_checkpoint
 from .metrics import compute_accuracy
 from .optim import build_lr_scheduler, build_optimizer
 from .evaluation import EVALUATOR_REGISTRY, Classification, EvaluatorBase, build_evaluator

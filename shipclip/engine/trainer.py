@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import distributed
-from .checkpoint import load_checkpoint, resume_from_checkpoint, save_checkpoint
+from shipclip.infra import distributed
+from shipclip.infra.checkpoint import load_checkpoint, resume_models, save_checkpoint
 from .data import DataManager
 from .evaluation import build_evaluator
 from .registry import Registry, check_availability
@@ -109,21 +109,8 @@ class TrainerBase:
     def resume_model_if_exist(self, directory):
         """Resume every model from ``directory/<name>/checkpoint``; return the epoch to start at."""
         names = self.get_model_names()
-        pointers = [osp.join(directory, name, "checkpoint") for name in names]
-        if not names or not all(osp.isfile(p) for p in pointers):
-            print("No checkpoint found, train from scratch")
-            return 0
-        print(f"Found checkpoint at {directory} (will resume training)")
-        epochs = {}
-        for name in names:
-            epochs[name] = resume_from_checkpoint(
-                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name])
-        if len(set(epochs.values())) > 1:
-            raise RuntimeError(
-                f"The checkpoints in {directory} are from different epochs {epochs} (a run was probably "
-                "stopped while saving). Delete the newer files or resume from another directory."
-            )
-        return next(iter(epochs.values()))
+        return resume_models(directory, {n: self._models[n] for n in names}, {n: self._optims[n] for n in names},
+                             {n: self._scheds[n] for n in names})
 
     def load_model(self, directory, epoch=None):
         """Load ``model-best.pth.tar`` (or ``model.pth.tar-<epoch>``) into every registered model."""

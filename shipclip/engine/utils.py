@@ -1,18 +1,14 @@
 """Small helpers with Dassl.pytorch's names: logging tee, seeding, files, images, meters.
 
-Everything that writes a file a later run reads (JSON splits, checkpoints) goes through the
-atomic writers here: a temporary file in the same folder, ``fsync``, then ``os.replace``, so an
-interrupted run leaves either the old file or the new one, never half of one.
+The file helpers Dassl names here (``mkdir_if_missing``, ``read_json``, ``write_json``) are the
+crash-safe ones of :mod:`shipclip.infra.io`, re-exported.
 
 In a multi-process run only rank 0 logs: ``setup_logger`` silences the other ranks' stdout
 (their stderr, where tracebacks go, stays).
 """
-import errno
-import json
 import os
 import random
 import sys
-import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -20,7 +16,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from . import distributed
+from shipclip.infra import distributed
+from shipclip.infra.io import atomic_torch_save, atomic_write_bytes, mkdir_if_missing, read_json, write_json  # noqa: F401
 
 __all__ = [
     "setup_logger", "set_random_seed", "collect_env_info",
@@ -158,83 +155,12 @@ def collect_env_info():
 # Files
 
 
-def mkdir_if_missing(dirname):
-    """Create ``dirname`` (and parents) if it does not exist; safe against concurrent creation."""
-    if not os.path.exists(dirname):
-        try:
-            os.makedirs(dirname)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-
-
 def check_isfile(fpath):
     """True if ``fpath`` is a file; otherwise warn ``No file found at "..."`` and return False."""
     isfile = os.path.isfile(fpath)
     if not isfile:
         warnings.warn(f'No file found at "{fpath}"')
     return isfile
-
-
-def read_json(fpath):
-    with open(fpath, "r") as f:
-        return json.load(f)
-
-
-def _fsync_dir(dirname):
-    """Make a rename durable; not every platform or filesystem allows opening a folder."""
-    try:
-        fd = os.open(dirname, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path, write_fn, mode="wb"):
-    """Write via ``write_fn(fileobj)`` into a temp file beside ``path``, then replace ``path``."""
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    mkdir_if_missing(parent)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(parent)
-    return path
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes, or str as UTF-8) to ``path`` atomically."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return _atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_torch_save(obj, path):
-    """``torch.save(obj, path)`` that never leaves a partial file at ``path``."""
-    return _atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def write_json(obj, fpath):
-    """Write ``obj`` as indented JSON, creating the parent folder; atomic."""
-    def dump(f):
-        json.dump(obj, f, indent=4, separators=(",", ": "))
-
-    return _atomic_write(fpath, dump, mode="w")
 
 
 def listdir_nohidden(path, sort=False):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from shipclip.engine import TRAINER_REGISTRY, build_trainer, set_random_seed
-from shipclip.engine.checkpoint import load_checkpoint
+from shipclip.infra.checkpoint import load_checkpoint
 
 MODEL = "linear"
 

@@ -111,7 +111,7 @@ def test_csc_context_refuses_another_label_space(tmp_path, color_root):
 
 
 def test_load_model_rejects_a_checkpoint_without_context(tmp_path, color_root):
-    from shipclip.engine.checkpoint import save_checkpoint
+    from shipclip.infra.checkpoint import save_checkpoint
 
     t = run_main("CoOp", color_root, tmp_path / "out", no_train=True, opts=["TRAINER.COOP.N_CTX", "4"])
     save_checkpoint({"state_dict": {"token_prefix": torch.zeros(1)}, "epoch": 1}, str(tmp_path / "bad" / "prompt_learner"))

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import Compose, Normalize, Resize, ToTensor
 
-from .. import distributed
+from shipclip.infra import distributed
 from ..utils import read_image
 from .samplers import DistributedShardSampler, build_sampler
 from .transforms import build_transform, interpolation_mode

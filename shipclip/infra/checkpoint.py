@@ -19,9 +19,9 @@ from collections import OrderedDict
 import torch
 
 from . import distributed
-from .utils import _atomic_write, atomic_torch_save, atomic_write_bytes, mkdir_if_missing
+from .io import atomic_write, atomic_torch_save, atomic_write_bytes, mkdir_if_missing
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resume_from_checkpoint", "load_pretrained_weights"]
+__all__ = ["save_checkpoint", "load_checkpoint", "resume_from_checkpoint", "resume_models", "load_pretrained_weights"]
 
 POINTER_FILE = "checkpoint"
 BEST_NAME = "model-best.pth.tar"
@@ -72,7 +72,7 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
         best = os.path.join(save_dir, BEST_NAME)
         if os.path.abspath(best) != os.path.abspath(fpath):
             with open(fpath, "rb") as src:
-                _atomic_write(best, lambda dst: shutil.copyfileobj(src, dst))
+                atomic_write(best, lambda dst: shutil.copyfileobj(src, dst))
 
     atomic_write_bytes(os.path.join(save_dir, POINTER_FILE), os.path.basename(fpath) + "\n")
     return fpath
@@ -172,6 +172,30 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     start_epoch = checkpoint["epoch"]
     print(f"Previous epoch: {start_epoch}")
     return start_epoch
+
+
+def resume_models(directory, models, optims=None, scheds=None):
+    """Resume every model of a run from ``directory/<name>/checkpoint``; return the epoch to start at.
+
+    ``models`` maps names to modules (``optims``/``scheds`` to their optimizers and schedulers, or
+    None). Returns 0 when a model has no checkpoint yet (train from scratch). Used by the built-in
+    engine and, under real Dassl too, by this project's trainers (Dassl 0.6's reader fails on torch >= 2.6).
+    """
+    optims, scheds = optims or {}, scheds or {}
+    names = list(models)
+    pointers = [os.path.join(directory, name, POINTER_FILE) for name in names]
+    if not names or not all(os.path.isfile(p) for p in pointers):
+        print("No checkpoint found, train from scratch")
+        return 0
+    print(f"Found checkpoint at {directory} (will resume training)")
+    epochs = {name: resume_from_checkpoint(os.path.join(directory, name), models[name], optims.get(name),
+                                           scheds.get(name)) for name in names}
+    if len(set(epochs.values())) > 1:
+        raise RuntimeError(
+            f"The checkpoints in {directory} are from different epochs {epochs} (a run was probably "
+            "stopped while saving). Delete the newer files or resume from another directory."
+        )
+    return next(iter(epochs.values()))
 
 
 def load_pretrained_weights(model, weight_path):

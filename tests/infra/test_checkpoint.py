@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from shipclip.engine import checkpoint as ckpt_mod
-from shipclip.engine.checkpoint import load_checkpoint, load_pretrained_weights, resume_from_checkpoint, save_checkpoint
+from shipclip.infra import checkpoint as ckpt_mod
+from shipclip.infra.checkpoint import load_checkpoint, load_pretrained_weights, resume_from_checkpoint, save_checkpoint
 from shipclip.engine.config import get_cfg_default
-from shipclip.engine.optim import build_lr_scheduler, build_optimizer
+from shipclip.engine.optim import build_optimizer
+from shipclip.infra.schedulers import build_lr_scheduler
 
 
 class PickledThing:

@@ -14,7 +14,7 @@ import types
 import pytest
 import torch
 
-from shipclip.engine import distributed
+from shipclip.infra import distributed
 from shipclip.engine.data import build_data_loader, build_transform
 from shipclip.engine.data.samplers import DistributedShardSampler, RandomSampler, SequentialSampler
 
@@ -51,7 +51,7 @@ spec = json.loads(sys.argv[1])
 sys.path.insert(0, spec["repo"])
 import shipclip.backend  # noqa: E402
 import train  # noqa: E402
-from shipclip.engine import distributed as D  # noqa: E402
+from shipclip.infra import distributed as D  # noqa: E402
 from shipclip.engine.trainer import TrainerBase  # noqa: E402
 
 fixtures_spec = importlib.util.spec_from_file_location("shipclip_test_fixtures", spec["conftest"])
@@ -345,7 +345,7 @@ def test_training_loaders_split_each_global_batch(tiny_cfg, tiny_data_root, monk
 
 def test_other_ranks_write_no_checkpoint_and_no_log(tmp_path, monkeypatch, capsys):
     from shipclip.engine import utils
-    from shipclip.engine.checkpoint import save_checkpoint
+    from shipclip.infra.checkpoint import save_checkpoint
 
     fake_rank(monkeypatch, 1)
     path = save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 1}, tmp_path / "ckpt", is_best=True)
