@@ -24,6 +24,7 @@ setup(
         "shipclip.toyworld",
         "shipclip.trainers",
         "shipclip.datasets",
+        "shipclip_testing",  # test support (tiny models, fake datasets), kept out of the product package
     ],
     package_dir={
         "shipclip": "shipclip",

@@ -332,7 +332,7 @@ def load_backbone(args, work, seed=0):
 def _backbone_name(args, work):
     if not args.quick:
         return "ViT-B-16"
-    from shipclip.testing import write_tiny_config
+    from shipclip_testing.models import write_tiny_config
 
     return write_tiny_config(os.path.join(work, "backbones"), "vit")
 
@@ -340,7 +340,7 @@ def _backbone_name(args, work):
 def _image_size(args):
     if not args.quick:
         return 224
-    from shipclip.testing import tiny_config
+    from shipclip_testing.models import tiny_config
 
     return int(tiny_config("vit")["vision_cfg"]["image_size"])
 

@@ -9,21 +9,16 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_PY = os.path.join(REPO, "train.py")
-CONFTEST = os.path.join(REPO, "tests", "conftest.py")
 COOP_FLAGS = ("--root", "--output-dir", "--resume", "--seed", "--source-domains", "--target-domains",
               "--transforms", "--trainer", "--backbone", "--head", "--config-file", "--dataset-config-file",
               "--eval-only", "--model-dir", "--load-epoch", "--no-train")
 
 # Registers the test dataset/trainer in a fresh process (imported through SHIPCLIP_EXTRA_MODULES).
-EXTRA_MODULE = f"""
-import importlib.util
-
+EXTRA_MODULE = """
 import shipclip.backend
+from shipclip_testing.engine_components import make_test_components
 
-_spec = importlib.util.spec_from_file_location("shipclip_test_fixtures", {CONFTEST!r})
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-_fixtures.make_test_components(shipclip.backend)
+make_test_components(shipclip.backend)
 """
 
 

@@ -6,7 +6,7 @@ import torch
 
 from shipclip.clip import (ImageEncoder, TextEncoder, autocast, autocast_dtype, clip_precision_for, get_tokenizer,
                            make_grad_scaler)
-from shipclip.testing import tiny_clip, write_tiny_config
+from shipclip_testing.models import tiny_clip, write_tiny_config
 
 assert torch.cuda.is_available(), "tests_gpu needs a CUDA device"
 

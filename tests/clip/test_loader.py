@@ -14,7 +14,7 @@ from shipclip.clip import (ImageEncoder, TextEncoder, check_input_size, get_toke
                            load_clip_from_cfg, locate_pretrained, model_dims, normalize_model_name,
                            uses_quick_gelu)
 from shipclip.clip.loader import describe_state_dict, read_clip_state_dict
-from shipclip.testing import (configure_tiny_backbone, save_tiny_checkpoint, tiny_clip, tiny_config,
+from shipclip_testing.models import (configure_tiny_backbone, save_tiny_checkpoint, tiny_clip, tiny_config,
                               write_tiny_config)
 
 

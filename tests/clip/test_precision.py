@@ -6,7 +6,7 @@ import torch
 
 from shipclip.clip import (ImageEncoder, TextEncoder, autocast, autocast_dtype, clip_precision_for, get_tokenizer,
                            load_clip, make_grad_scaler, resolve_precision)
-from shipclip.testing import tiny_clip, write_tiny_config
+from shipclip_testing.models import tiny_clip, write_tiny_config
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):

@@ -5,7 +5,7 @@ import torch.nn as nn
 
 from shipclip.clip import ClassPrompts, TextEncoder, get_tokenizer, model_dims
 from shipclip.clip.text import length_groups
-from shipclip.testing import tiny_clip, tiny_config, write_tiny_config
+from shipclip_testing.models import tiny_clip, tiny_config, write_tiny_config
 
 ATOL = 1e-5
 SENTENCES = ["a photo of a dog.", "a photo of a golden retriever, a type of dog.", "x",

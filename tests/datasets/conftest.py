@@ -1,6 +1,6 @@
 """Fixtures for the dataset tests: building through the registry, lists as triples, CoOp's draw.
 
-The fake datasets themselves are written by ``shipclip.datasets.fake`` (tiny, real layouts).
+The fake datasets themselves are written by ``shipclip_testing.fake_datasets`` (tiny, real layouts).
 Helpers are fixtures (not imports) so these tests do not depend on pytest's import mode.
 """
 import os

@@ -9,7 +9,7 @@ import yaml
 from shipclip import backend
 from shipclip.datasets import (CONFIG_KEYS, COOP_DATASETS, DATASETS, GZSL_DATASETS, IMAGENET_VARIANTS,
                                load_dataset_class)
-from shipclip.datasets.fake import make_fake_dataset
+from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip.datasets.templates import CUSTOM_TEMPLATES
 
 ALL_NAMES = COOP_DATASETS + IMAGENET_VARIANTS + GZSL_DATASETS

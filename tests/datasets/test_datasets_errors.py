@@ -6,7 +6,7 @@ import re
 import pytest
 
 from shipclip.datasets import COOP_DATASETS, GZSL_DATASETS, IMAGENET_VARIANTS, load_dataset_class
-from shipclip.datasets.fake import make_fake_dataset
+from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip.datasets.layout import DatasetLayoutError
 
 ALL_NAMES = COOP_DATASETS + IMAGENET_VARIANTS + GZSL_DATASETS

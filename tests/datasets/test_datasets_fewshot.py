@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from shipclip.datasets import COOP_DATASETS, GZSL_DATASETS
-from shipclip.datasets.fake import make_fake_dataset
+from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip.datasets.fewshot import CACHE_FORMAT
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from shipclip.datasets import COOP_DATASETS, load_dataset_class
 from shipclip.datasets.benchmark import SplitDataset
-from shipclip.datasets.fake import make_fake_dataset
+from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip.datasets.splits import split_trainval
 
 GENERATED = [n for n in COOP_DATASETS
@@ -74,7 +74,7 @@ def test_fgvc_aircraft_reads_official_lists(root, build, as_triples):
 
 
 def test_split_trainval_matches_coop_draws(tmp_path):
-    from shipclip.datasets.fake import write_image
+    from shipclip_testing.fake_datasets import write_image
     from shipclip.datasets.layout import make_datum
 
     items = []

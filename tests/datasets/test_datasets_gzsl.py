@@ -4,7 +4,7 @@ import os
 import pytest
 
 from shipclip.datasets import GZSL_DATASETS
-from shipclip.datasets.fake import make_fake_dataset
+from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip.datasets.gzsl import VAL_FRACTION, gzsl_classname, holdout_split, map_image_path
 from shipclip.datasets.layout import DatasetLayoutError
 from shipclip.datasets.templates import CUSTOM_TEMPLATES
@@ -85,7 +85,7 @@ def test_val_pool_rule_is_fixed_and_independent_of_the_seed(root, build, as_trip
 
 
 def test_holdout_keeps_single_image_classes_in_train(tmp_path):
-    from shipclip.datasets.fake import write_image
+    from shipclip_testing.fake_datasets import write_image
     from shipclip.datasets.layout import make_datum
 
     items = []

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from shipclip.datasets import layout
-from shipclip.datasets.fake import write_image
+from shipclip_testing.fake_datasets import write_image
 from shipclip.datasets.splits import split_fingerprint
 
 

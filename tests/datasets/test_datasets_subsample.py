@@ -5,7 +5,7 @@ import os
 import pytest
 
 from shipclip.datasets import COOP_DATASETS, IMAGENET_VARIANTS
-from shipclip.datasets.fake import make_fake_dataset, write_image
+from shipclip_testing.fake_datasets import make_fake_dataset, write_image
 from shipclip.datasets.layout import make_datum
 from shipclip.datasets.subsample import base_new_labels, check_subsample, subsample_classes
 

@@ -19,21 +19,6 @@ from shipclip.engine.data import build_data_loader, build_transform
 from shipclip.engine.data.samplers import DistributedShardSampler, RandomSampler, SequentialSampler
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFTEST = os.path.join(REPO, "tests", "conftest.py")
-
-
-def _root_conftest():
-    """tests/conftest.py loaded by path (``from conftest import`` picks whichever conftest loaded last)."""
-    import importlib.util
-    import sys
-
-    name = "shipclip_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, CONFTEST)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 BATCH = 4  # per process in the two-process run; the single-process reference uses 2 * BATCH
 
 WORKER = r'''
@@ -54,10 +39,9 @@ import train  # noqa: E402
 from shipclip.infra import distributed as D  # noqa: E402
 from shipclip.engine.trainer import TrainerBase  # noqa: E402
 
-fixtures_spec = importlib.util.spec_from_file_location("shipclip_test_fixtures", spec["conftest"])
-fixtures = importlib.util.module_from_spec(fixtures_spec)
-fixtures_spec.loader.exec_module(fixtures)
-fixtures.make_test_components(shipclip.backend)
+from shipclip_testing.engine_components import make_test_components  # noqa: E402
+
+make_test_components(shipclip.backend)
 
 D.setup_distributed(types.SimpleNamespace(USE_CUDA=False))
 rank = D.get_rank()
@@ -138,7 +122,7 @@ def run_in_process(argv):
     import shipclip.backend
     import train
 
-    make_test_components = _root_conftest().make_test_components
+    from shipclip_testing.engine_components import make_test_components
 
     make_test_components(shipclip.backend)
     stdout = sys.stdout
@@ -161,9 +145,9 @@ def state(path):
 @pytest.fixture(scope="module")
 def ddp(tmp_path_factory):
     """One torchrun launch with two CPU processes (gloo); returns the folders it wrote."""
-    fixtures = _root_conftest()
-    tiny_cfg_yaml, write_tiny_image_dataset = fixtures.tiny_cfg_yaml, fixtures.write_tiny_image_dataset
-    from shipclip.testing import write_tiny_config
+    from shipclip_testing.engine_components import tiny_cfg_yaml
+    from shipclip_testing.fake_datasets import write_tiny_image_dataset
+    from shipclip_testing.models import write_tiny_config
 
     root = tmp_path_factory.mktemp("ddp")
     write_tiny_image_dataset(root / "data")
@@ -173,7 +157,7 @@ def ddp(tmp_path_factory):
     (root / "checks").mkdir()
     worker = root / "worker.py"
     worker.write_text(WORKER)
-    spec = {"repo": REPO, "conftest": CONFTEST, "checks": str(root / "checks"), "runs": [
+    spec = {"repo": REPO, "checks": str(root / "checks"), "runs": [
         linear_argv(root / "data", cfg_file, root / "dist_linear", BATCH),
         coop_argv(root / "data", cfg_file, root / "dist_coop", BATCH, backbone),
     ]}
@@ -309,8 +293,7 @@ def fake_rank(monkeypatch, rank, world=2, broadcast=None):
 
 
 def test_training_loaders_split_each_global_batch(tiny_cfg, tiny_data_root, monkeypatch):
-    fixtures = _root_conftest()
-    TINY_SPLIT_FILE, TINY_FOLDER = fixtures.TINY_SPLIT_FILE, fixtures.TINY_FOLDER
+    from shipclip_testing.fake_datasets import TINY_FOLDER, TINY_SPLIT_FILE
     from shipclip.engine import Datum, read_json
 
     folder = os.path.join(str(tiny_data_root), TINY_FOLDER)

@@ -3,8 +3,7 @@ import sys
 
 import pytest
 
-from reliability_helpers import TRAINER_OPTS, main, train_argv
-from test_trainer_base import color_root  # noqa: F401  (session fixture: the colour dataset)
+from shipclip_testing.reliability import TRAINER_OPTS, main, train_argv
 
 
 @pytest.fixture

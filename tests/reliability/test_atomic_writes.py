@@ -9,7 +9,8 @@ import shutil
 import pytest
 import torch
 
-from reliability_helpers import TRAINER_OPTS, assert_same_checkpoint, base, dying_torch_save, main, train_argv
+import shipclip_testing.fake_datasets as fake
+from shipclip_testing.reliability import TRAINER_OPTS, assert_same_checkpoint, dying_torch_save, main, train_argv
 
 CACHE_OPTS = ["FEATURES.CACHE", "True", "FEATURES.TRAIN_VIEWS", "1"]
 
@@ -70,7 +71,7 @@ def test_crash_while_writing_a_feature_cache_entry_leaves_nothing_behind(color_r
 # ------------------------------------------------------------------------------------- few-shot cache
 def test_damaged_few_shot_cache_is_ignored_and_the_same_shots_drawn(tmp_path, restore_stdout, capsys):
     root = tmp_path / "data"
-    folder = base.write_color_dataset(root)
+    folder = fake.write_color_dataset(root)
     first = main(train_argv("CoOp", root, tmp_path / "first", TRAINER_OPTS["CoOp"], flags=["--no-train"]))
     cache_dir = os.path.join(folder, "split_fewshot")
     (name,) = os.listdir(cache_dir)  # written atomically: no temporary file beside it

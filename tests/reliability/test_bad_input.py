@@ -10,7 +10,8 @@ import shutil
 import pytest
 import torch
 
-from reliability_helpers import RUN_OPTS, SHIP_OPTS, base, main, train_argv
+import shipclip_testing.fake_datasets as fake
+from shipclip_testing.reliability import RUN_OPTS, SHIP_OPTS, main, train_argv
 
 
 def message(info):
@@ -31,12 +32,12 @@ def assert_says(info, *parts):
 def data_copy(tmp_path):
     """A private copy of the colour dataset (the session one must stay intact)."""
     root = tmp_path / "data"
-    folder = base.write_color_dataset(root)
+    folder = fake.write_color_dataset(root)
     return root, folder
 
 
 def _split(folder):
-    path = os.path.join(folder, base.SPLIT_FILE)
+    path = os.path.join(folder, fake.COLOR_SPLIT_FILE)
     with open(path) as f:
         return path, json.load(f)
 
@@ -70,7 +71,7 @@ def test_wrong_data_root(tmp_path, restore_stdout):
     wrong = tmp_path / "not_the_data"
     with pytest.raises(DatasetLayoutError) as info:
         main(train_argv("ZeroshotCLIP", wrong, tmp_path / "out", flags=["--eval-only"], backbone_dir=tmp_path))
-    assert_says(info, f'expected the folder "{wrong / base.FOLDER}"', f"DATASET.ROOT={wrong}",
+    assert_says(info, f'expected the folder "{wrong / fake.COLOR_FOLDER}"', f"DATASET.ROOT={wrong}",
                 "See DATASETS.md")
 
 
@@ -78,10 +79,10 @@ def test_missing_split_file(data_copy, tmp_path, restore_stdout):
     from shipclip.datasets.layout import DatasetLayoutError
 
     root, folder = data_copy
-    os.remove(os.path.join(folder, base.SPLIT_FILE))
+    os.remove(os.path.join(folder, fake.COLOR_SPLIT_FILE))
     with pytest.raises(DatasetLayoutError) as info:
         main(train_argv("ZeroshotCLIP", root, tmp_path / "out", flags=["--eval-only"]))
-    assert_says(info, f'split file not found: expected "{os.path.join(folder, base.SPLIT_FILE)}"',
+    assert_says(info, f'split file not found: expected "{os.path.join(folder, fake.COLOR_SPLIT_FILE)}"',
                 "See DATASETS.md")
 
 
@@ -129,7 +130,7 @@ def test_duplicated_class_names(data_copy, tmp_path, restore_stdout):
 def test_shots_larger_than_available_images(data_copy, tmp_path, restore_stdout, capsys):
     root, folder = data_copy
     path, split = _split(folder)
-    blue = base.CLASSES.index("blue")
+    blue = fake.COLOR_CLASSES.index("blue")
     rows = [row for row in split["train"] if row[1] == blue]
     split["train"] = [row for row in split["train"] if row[1] != blue] + rows[:3]  # blue: 3 training images
     _write_split(path, split)
@@ -137,15 +138,15 @@ def test_shots_larger_than_available_images(data_copy, tmp_path, restore_stdout,
                               flags=["--no-train"]))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Few-shot ")]
     print("\n[printed] " + "\n[printed] ".join(lines))
-    per_class = base.COUNTS["val"]  # 3 val images per class; min(5, 4) = 4 are asked for
-    listed = ", ".join(f"{c} ({per_class})" for c in base.CLASSES)
+    per_class = fake.COLOR_COUNTS["val"]  # 3 val images per class; min(5, 4) = 4 are asked for
+    listed = ", ".join(f"{c} ({per_class})" for c in fake.COLOR_CLASSES)
     assert lines == [
         "Few-shot train: 1 of 6 classes have fewer than 5 images; all their images are used: blue (3)",
         f"Few-shot val: 6 of 6 classes have fewer than 4 images; all their images are used: {listed}",
     ]
     train = [d.classname for d in trainer.dm.dataset.train_x]
-    assert {c: train.count(c) for c in base.CLASSES} == {c: 3 if c == "blue" else 5 for c in base.CLASSES}
-    assert len(trainer.dm.dataset.val) == per_class * len(base.CLASSES)
+    assert {c: train.count(c) for c in fake.COLOR_CLASSES} == {c: 3 if c == "blue" else 5 for c in fake.COLOR_CLASSES}
+    assert len(trainer.dm.dataset.val) == per_class * len(fake.COLOR_CLASSES)
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -193,7 +194,7 @@ def test_unknown_trainer(color_root, tmp_path, restore_stdout):
 def test_unknown_dataset(color_root, tmp_path, restore_stdout):
     with pytest.raises(ValueError) as info:
         main(train_argv("CoOp", color_root, tmp_path / "out", ["DATASET.NAME", "TrainerTestColours"]))
-    assert_says(info, 'Unknown dataset (DATASET.NAME): "TrainerTestColours"', f'Did you mean "{base.DATASET_NAME}"?')
+    assert_says(info, 'Unknown dataset (DATASET.NAME): "TrainerTestColours"', f'Did you mean "{fake.COLOR_DATASET_NAME}"?')
 
 
 def test_unknown_backbone(color_root, tmp_path, restore_stdout):
@@ -211,7 +212,7 @@ def test_missing_weights_file(color_root, tmp_path, restore_stdout):
 
 
 def test_corrupt_weights_file(color_root, tmp_path, restore_stdout):
-    from shipclip.testing import tiny_clip
+    from shipclip_testing.models import tiny_clip
 
     path = tmp_path / "clip.pt"
     torch.save(tiny_clip(tmp_path / "cfg").state_dict(), path)
@@ -224,7 +225,7 @@ def test_corrupt_weights_file(color_root, tmp_path, restore_stdout):
 
 
 def test_wrong_architecture_weights_file(color_root, tmp_path, restore_stdout):
-    from shipclip.testing import tiny_clip
+    from shipclip_testing.models import tiny_clip
 
     path = tmp_path / "resnet_clip.pt"
     torch.save(tiny_clip(tmp_path / "cfg", kind="resnet").state_dict(), path)  # the run builds the tiny ViT

@@ -13,7 +13,7 @@ import re
 import pytest
 import torch
 
-from reliability_helpers import (TRAINER_OPTS, assert_same_checkpoint, describe, dying_torch_save, kill_module,
+from shipclip_testing.reliability import (TRAINER_OPTS, assert_same_checkpoint, describe, dying_torch_save, kill_module,
                                  load_state, main, run_train_py, train_argv)
 
 FINAL = os.path.join("prompt_learner", "model.pth.tar-3")

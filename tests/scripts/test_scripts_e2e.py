@@ -2,7 +2,7 @@
 
 Each script is called the way a user calls it (``bash scripts/<protocol>.sh ...`` with ``DATA``,
 ``OUTPUT``, ``SEEDS``, ``SHOTS`` and ``OPTS`` in the environment), on tiny copies of the benchmarks
-in their real layout (``shipclip.datasets.fake``) and a tiny random open_clip model (weights
+in their real layout (``shipclip_testing.fake_datasets``) and a tiny random open_clip model (weights
 ``none``), one epoch each. The tables printed by ``scripts/results.py`` are then checked against the
 ``results.json`` files the runs wrote, with the seed means, harmonic means and averages recomputed
 here. Base-to-new runs two seeds (ZeroshotCLIP on two datasets, CoOp and SHIP_CoOp on one); the
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from shipclip.datasets.fake import make_fake_dataset
-from shipclip.testing import tiny_config, write_tiny_config
+from shipclip_testing.fake_datasets import make_fake_dataset
+from shipclip_testing.models import tiny_config, write_tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"

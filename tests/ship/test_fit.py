@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from shipclip.ship import MLPGenerator, SHIPGenerator, encode_class_texts, fit_generator, synthesize
-from ship_models import tiny_rn, tiny_vit
+from shipclip_testing.models import tiny_rn, tiny_vit
 
 NAMES = ["dog", "cat", "golden retriever", "airliner", "tulip", "pizza"]
 SMALL = dict(enc_hidden=64, latent_dim=16, gen_hidden=64)

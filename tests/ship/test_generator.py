@@ -8,7 +8,7 @@ from yacs.config import CfgNode as CN
 from shipclip.clip.text import TextEncoder
 from shipclip.config import extend_cfg
 from shipclip.ship import MLPGenerator, SHIPGenerator, build_generator_from_cfg, encode_class_texts, vae_loss
-from ship_models import tiny_rn, tiny_vit
+from shipclip_testing.models import tiny_rn, tiny_vit
 
 NAMES = ["dog", "cat", "golden_retriever", "airliner"]
 SMALL = dict(enc_hidden=32, latent_dim=8, gen_hidden=32)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from shipclip.ship import MLPGenerator, SHIPGenerator, SyntheticFeaturePool, make_rng, sample_for_labels, synthesize
-from ship_models import tiny_vit
+from shipclip_testing.models import tiny_vit
 
 NAMES = ["dog", "cat", "golden retriever", "airliner"]
 SMALL = dict(enc_hidden=32, latent_dim=8, gen_hidden=32)

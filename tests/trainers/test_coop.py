@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_trainer_base import CLASSES, color_root, read_results, run_main  # noqa: F401 (fixture)
+from shipclip_testing.fake_datasets import COLOR_CLASSES as CLASSES
+from shipclip_testing.runs import read_results, run_main
 
 BASE, NEW = list(CLASSES[:3]), list(CLASSES[3:])
 CFG = "configs/trainers/CoOp/vit_b16_ctxv1.yaml"

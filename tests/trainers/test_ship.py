@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from test_trainer_base import CLASSES, color_root, read_results, run_main  # noqa: F401 (fixture)
+from shipclip_testing.fake_datasets import COLOR_CLASSES as CLASSES
+from shipclip_testing.runs import read_results, run_main
 
 BASE, NEW = list(CLASSES[:3]), list(CLASSES[3:])
 SMALL_SHIP = ["TRAINER.SHIP.ENC_HIDDEN", "32", "TRAINER.SHIP.LATENT_DIM", "8", "TRAINER.SHIP.GEN_HIDDEN", "32",

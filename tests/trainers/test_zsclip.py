@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_trainer_base import CLASSES, color_root, read_results, run_main  # noqa: F401 (fixture)
+from shipclip_testing.fake_datasets import COLOR_CLASSES as CLASSES
+from shipclip_testing.runs import read_results, run_main
 
 
 def reference_classifier(t, templates):

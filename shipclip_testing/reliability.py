@@ -1,9 +1,9 @@
-"""Helpers of the reliability suite (its fixtures are in conftest.py).
+"""Helpers of the reliability suite (``tests/reliability``; its fixtures are in its conftest.py).
 
 Runs go through ``train.py`` exactly as a user starts them: in a subprocess (so a run can be killed
 with SIGKILL and restarted) or in-process through ``train.main``. They use the colour dataset and the
-tiny random backbone of ``tests/trainers/test_trainer_base.py``. Extra modules (``SHIPCLIP_EXTRA_MODULES``)
-written into the test's folder register the test dataset in a fresh process and inject faults.
+tiny random backbone of :mod:`shipclip_testing.runs`. Extra modules (``SHIPCLIP_EXTRA_MODULES``)
+written into the test's folder register the colour dataset in a fresh process and inject faults.
 """
 import io
 import os
@@ -13,15 +13,10 @@ import textwrap
 
 import torch
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(TESTS)
-TRAIN_PY = os.path.join(REPO, "train.py")
-TRAINER_HELPERS = os.path.join(TESTS, "trainers", "test_trainer_base.py")
+from . import runs as base
+from .fake_datasets import COLOR_DATASET_NAME
 
-if os.path.dirname(TRAINER_HELPERS) not in sys.path:
-    sys.path.insert(0, os.path.dirname(TRAINER_HELPERS))
-
-import test_trainer_base as base  # noqa: E402  (the colour dataset, tiny backbone and run_main)
+TRAIN_PY = os.path.join(base.REPO, "train.py")
 
 # Every run of the suite: tiny backbone, a few batches per epoch, checkpoints every epoch.
 RUN_OPTS = ["DATALOADER.TRAIN_X.BATCH_SIZE", "4", "TRAIN.CHECKPOINT_FREQ", "1", "OPTIM.MAX_EPOCH", "3",
@@ -34,13 +29,10 @@ SHIP_OPTS = ["DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.SHIP.ENC_HIDDEN", "32
 TRAINER_OPTS = {"CoOp": RUN_OPTS + AUGMENT_OPTS, "SHIP_CoOp": RUN_OPTS + AUGMENT_OPTS + SHIP_OPTS}
 
 # Imported by train.py in a fresh process: registers the colour dataset (and the baseline trainers).
-REGISTER_MODULE = textwrap.dedent(f"""
-    import importlib.util
+REGISTER_MODULE = textwrap.dedent("""
+    from shipclip_testing.runs import register_components
 
-    _spec = importlib.util.spec_from_file_location("reliability_trainer_helpers", {TRAINER_HELPERS!r})
-    _helpers = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_helpers)
-    _helpers.register_components()
+    register_components()
 """)
 
 # Imported after REGISTER_MODULE: SIGKILL in the middle of an epoch (no cleanup, no atexit, no flush).
@@ -97,15 +89,14 @@ def train_argv(trainer, data_root, output_dir, opts=(), seed=1, flags=(), backbo
     ``backbone_dir`` (default ``<data_root>/backbones``).
     """
     argv = ["--root", str(data_root), "--trainer", trainer, "--output-dir", str(output_dir), "--seed", str(seed)]
-    argv += list(flags) + ["DATASET.NAME", base.DATASET_NAME]
+    argv += list(flags) + ["DATASET.NAME", COLOR_DATASET_NAME]
     argv += base.tiny_backbone_opts(str(backbone_dir or os.path.join(str(data_root), "backbones")))
     return argv + list(base.FAST_OPTS) + list(opts)
 
 
 def main(argv):
     """``train.main`` in this process (stdout restored afterwards); returns the trainer (None if skipped)."""
-    import train
-
+    train = base.import_train_py()
     base.register_components()
     args = train.build_parser().parse_args([str(a) for a in argv])
     stdout = sys.stdout

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FAKE_NAMES", "FakeDataset", "make_fake_dataset", "write_image"]
+__all__ = ["FAKE_NAMES", "FakeDataset", "make_fake_dataset", "write_image", "write_color_dataset", "COLOR_CLASSES",
+           "COLOR_DATASET_NAME", "COLOR_FOLDER", "COLOR_SPLIT_FILE", "COLOR_COUNTS", "write_tiny_image_dataset",
+           "TINY_FOLDER", "TINY_SPLIT_FILE", "TINY_CLASSES", "TINY_COUNTS", "TINY_IMAGE_HW"]
 
 _SPLITS = ("train", "val", "test")
 
@@ -452,3 +454,79 @@ def make_fake_dataset(name, root, num_classes=5, counts=(6, 3, 3), split_json=Tr
     if not 2 <= num_classes <= 7:
         raise ValueError(f"num_classes must be in 2..7, got {num_classes}.")
     return _BUILDERS[name](os.path.abspath(root), num_classes, tuple(counts), split_json, raw)
+
+
+# ------------------------------------------------------------------------------------------------
+# The colour dataset: solid colours with noise, so that even a frozen *random* CLIP separates the
+# classes and a few epochs of CoOp learn something. CoOp's split-file layout; the trainer tests run on it.
+
+COLOR_DATASET_NAME = "TrainerTestColors"
+COLOR_FOLDER = "trainer_test_colors"
+COLOR_SPLIT_FILE = "split_trainer_test_colors.json"
+COLOR_CLASSES = ("red", "green", "blue", "yellow", "purple", "orange")  # base: first 3, new: last 3
+COLOR_RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 220), "yellow": (230, 220, 30),
+             "purple": (140, 40, 180), "orange": (240, 140, 20)}
+COLOR_COUNTS = {"train": 6, "val": 3, "test": 4}
+
+
+def write_color_dataset(root, size=32, seed=0):
+    """Solid colour images with noise, one folder per class, plus a CoOp split file; returns the folder."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder = os.path.join(str(root), COLOR_FOLDER)
+    image_dir = os.path.join(folder, "images")
+    split = {}
+    for name, per_class in COLOR_COUNTS.items():
+        rows = []
+        for label, cls in enumerate(COLOR_CLASSES):
+            os.makedirs(os.path.join(image_dir, cls), exist_ok=True)
+            for i in range(per_class):
+                pixels = np.ones((size, size, 3)) * np.array(COLOR_RGB[cls], dtype=float)
+                pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+                rel = f"{cls}/{name}_{i:02d}.png"
+                Image.fromarray(pixels).save(os.path.join(image_dir, rel))
+                rows.append([rel, label, cls])
+        split[name] = rows
+    with open(os.path.join(folder, COLOR_SPLIT_FILE), "w") as f:
+        json.dump(split, f)
+    return folder
+
+# ------------------------------------------------------------------------------------------------
+# The tiny image dataset of the engine tests: 3 classes, 10x12 images, one bright channel per class,
+# so a linear model over the flattened pixels learns them within a few epochs.
+
+TINY_FOLDER = "ship_test_images"
+TINY_SPLIT_FILE = "split_ship_test_images.json"
+TINY_CLASSES = ("red", "green", "blue")
+TINY_COUNTS = {"train": 6, "val": 2, "test": 3}  # images per class
+TINY_IMAGE_HW = (10, 12)  # stored size; the engine-test configs resize to 8x8
+
+
+def write_tiny_image_dataset(root, classes=TINY_CLASSES, counts=None, image_hw=TINY_IMAGE_HW, seed=0):
+    """Write the tiny dataset under ``root`` and return its folder.
+
+    Class ``k`` has channel ``k % 3`` bright and the others dark, plus pixel noise.
+    """
+    from PIL import Image
+
+    counts = dict(TINY_COUNTS if counts is None else counts)
+    rng = np.random.default_rng(seed)
+    dataset_dir = os.path.join(str(root), TINY_FOLDER)
+    image_dir = os.path.join(dataset_dir, "images")
+    split = {}
+    for split_name, per_class in counts.items():
+        rows = []
+        for label, classname in enumerate(classes):
+            os.makedirs(os.path.join(image_dir, classname), exist_ok=True)
+            for i in range(per_class):
+                base = np.full((*image_hw, 3), 40.0)
+                base[..., label % 3] = 200.0
+                pixels = np.clip(base + rng.normal(0.0, 25.0, base.shape), 0, 255).astype(np.uint8)
+                rel = f"{classname}/{split_name}_{i:03d}.png"
+                Image.fromarray(pixels).save(os.path.join(image_dir, rel))
+                rows.append([rel, label, classname])
+        split[split_name] = rows
+    with open(os.path.join(dataset_dir, TINY_SPLIT_FILE), "w") as f:
+        json.dump(split, f)
+    return dataset_dir

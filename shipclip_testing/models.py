@@ -1,4 +1,4 @@
-"""Tiny random CLIP backbones for fast tests on a CPU, with no weights to download.
+"""Tiny random CLIP backbones for fast tests and benchmark smoke runs on a CPU, with no weights to download.
 
 Every test in the project builds its CLIP from one of the open_clip model configs here, written
 to a JSON file and loaded through the project's own loader (``MODEL.BACKBONE.NAME`` = that file,
@@ -15,7 +15,7 @@ import torch
 
 __all__ = [
     "TINY_CONFIGS", "tiny_config", "write_tiny_config", "tiny_clip", "configure_tiny_backbone",
-    "save_tiny_checkpoint",
+    "save_tiny_checkpoint", "tiny_vit", "tiny_rn",
 ]
 
 # open_clip model configs. Text context stays 77 so the real BPE tokenizer applies unchanged.
@@ -146,3 +146,32 @@ def _save_jit(model, path, dtype):
         traced = torch.jit.trace_module(clone, inputs)
         torch.jit.save(traced, path)
     return path
+
+
+# Built directly with open_clip (no config file): the generator tests use text towers wide enough
+# to separate a few classes, and both families (ViT and ModifiedResNet).
+_GENERATOR_TEXT = dict(context_length=77, vocab_size=49408, layers=2)
+
+
+def tiny_vit():
+    """A tiny ViT CLIP (QuickGELU, joint width 48, text width 64), seeded, in eval mode."""
+    import open_clip
+
+    torch.manual_seed(0)
+    return open_clip.create_model(
+        "ViT-B-16", pretrained=None, embed_dim=48, quick_gelu=True,
+        vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16, head_width=16),
+        text_cfg=dict(_GENERATOR_TEXT, width=64, heads=4),
+    ).eval()
+
+
+def tiny_rn():
+    """A tiny ModifiedResNet CLIP (QuickGELU, joint width 40, text width 32), seeded, in eval mode."""
+    import open_clip
+
+    torch.manual_seed(0)
+    return open_clip.create_model(
+        "RN50", pretrained=None, embed_dim=40, quick_gelu=True,
+        vision_cfg=dict(image_size=32, layers=[1, 1, 1, 1], width=8),
+        text_cfg=dict(_GENERATOR_TEXT, width=32, heads=2),
+    ).eval()
