@@ -6,6 +6,10 @@
 build, and its content (world, seed, counts, image size, version) decides whether an existing
 folder can be reused.
 
+Beside CoOp's three splits, every build has a ``design`` split (``<root>/toyworld/design/``, its
+own split file and manifest), outside ``split_zhou_ToyWorld.json``: images no training run reads
+and no reported number uses, for the diagnosis of a world (see ``docs/TOYWORLD.md``).
+
 Every (class, split) pair draws from its own random stream keyed by the seed and the class's
 attributes, so the images of a class do not depend on which other classes the world contains.
 """
@@ -22,7 +26,8 @@ from .render import DOWNSTREAM, render
 from .world import COLORS, SHAPES, WORLD_VERSION, default_world
 
 __all__ = ["DATASET_FOLDER", "SPLIT_FILE", "MANIFEST_FILE", "SPLITS", "DEFAULT_COUNTS", "QUICK_COUNTS",
-           "IMAGE_SIZE", "dataset_spec", "build_dataset"]
+           "IMAGE_SIZE", "DESIGN_FOLDER", "DESIGN_SPLIT_FILE", "DESIGN_COUNT", "QUICK_DESIGN_COUNT", "dataset_spec",
+           "design_spec", "build_dataset", "build_design_split"]
 
 DATASET_FOLDER = "toyworld"
 SPLIT_FILE = "split_zhou_ToyWorld.json"
@@ -31,6 +36,11 @@ SPLITS = ("train", "val", "test")
 DEFAULT_COUNTS = {"train": 32, "val": 10, "test": 30}
 QUICK_COUNTS = {"train": 10, "val": 4, "test": 6}
 IMAGE_SIZE = 64  # stored size; the model's transform resizes to its own input size
+DESIGN_FOLDER = "design"  # <dataset>/design/{images/, split_design.json, manifest.json}
+DESIGN_SPLIT_FILE = "split_design.json"
+DESIGN_COUNT = 30  # design images per class
+QUICK_DESIGN_COUNT = 6
+DESIGN_STREAM = len(SPLITS)  # random-stream index after train / val / test (0, 1, 2): independent images
 
 
 def dataset_spec(world=None, seed=1, counts=None, image_size=IMAGE_SIZE):
@@ -43,8 +53,9 @@ def dataset_spec(world=None, seed=1, counts=None, image_size=IMAGE_SIZE):
             "image_size": int(image_size), "style": DOWNSTREAM.name, "version": WORLD_VERSION}
 
 
-def _class_images(seed, color, shape, split, count, image_size):
-    key = [int(seed), WORLD_VERSION, list(COLORS).index(color), list(SHAPES).index(shape), SPLITS.index(split)]
+def _class_images(seed, color, shape, stream, count, image_size):
+    """``count`` scenes of one class from the stream keyed by (seed, version, colour, shape, stream)."""
+    key = [int(seed), WORLD_VERSION, list(COLORS).index(color), list(SHAPES).index(shape), int(stream)]
     rng = np.random.default_rng(key)
     c = np.full(count, list(COLORS).index(color))
     s = np.full(count, list(SHAPES).index(shape))
@@ -95,7 +106,7 @@ def build_dataset(root, world=None, seed=1, counts=None, image_size=IMAGE_SIZE, 
         class_dir.mkdir(parents=True, exist_ok=True)
         n = 0
         for name in SPLITS:
-            images = _class_images(spec["seed"], color, shape, name, spec["counts"][name], image_size)
+            images = _class_images(spec["seed"], color, shape, SPLITS.index(name), spec["counts"][name], image_size)
             for array in images:
                 _write_png(class_dir / f"{n}.png", array)
                 split[name].append([f"{folder}/{n}.png", label, classname])
@@ -105,6 +116,48 @@ def build_dataset(root, world=None, seed=1, counts=None, image_size=IMAGE_SIZE, 
     log(f"ToyWorld dataset written to {dataset_dir} ({world.num_classes} classes, "
         + ", ".join(f"{len(split[k])} {k}" for k in SPLITS) + " images)")
     return dataset_dir
+
+
+def design_spec(world=None, seed=1, count=DESIGN_COUNT, image_size=IMAGE_SIZE):
+    """The manifest content that identifies one design split."""
+    world = world or default_world()
+    if int(count) < 1:
+        raise ValueError(f"The design split needs at least 1 image per class, got {count}")
+    return {"world": world.to_dict(), "seed": int(seed), "count": int(count), "image_size": int(image_size),
+            "style": DOWNSTREAM.name, "stream": DESIGN_STREAM, "version": WORLD_VERSION}
+
+
+def build_design_split(root, world=None, seed=1, count=DESIGN_COUNT, image_size=IMAGE_SIZE, progress=True,
+                       log=print):
+    """Render the ``design`` split under ``<root>/toyworld/design`` unless an identical one is there.
+
+    It is derived from the build's world and seed, so one made with other settings is replaced (the
+    dataset build next to it already refuses to be replaced by mistake). Returns the folder.
+    """
+    world = world or default_world()
+    spec = design_spec(world, seed, count, image_size)
+    folder = Path(os.path.expanduser(str(root))).resolve() / DATASET_FOLDER / DESIGN_FOLDER
+    manifest = folder / MANIFEST_FILE
+    if manifest.is_file() and (folder / DESIGN_SPLIT_FILE).is_file():
+        with open(manifest, encoding="utf-8") as f:
+            if json.load(f) == spec:
+                log(f"ToyWorld design split found at {folder} (reused)")
+                return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    rows = []
+    classes = list(zip(world.classes, world.folders, world.classnames))
+    bar = tqdm(classes, desc="Rendering the design split", unit="class", disable=not progress)
+    for label, ((color, shape), class_folder, classname) in enumerate(bar):
+        class_dir = folder / "images" / class_folder
+        class_dir.mkdir(parents=True, exist_ok=True)
+        for n, array in enumerate(_class_images(spec["seed"], color, shape, DESIGN_STREAM, spec["count"], image_size)):
+            _write_png(class_dir / f"{n}.png", array)
+            rows.append([f"{class_folder}/{n}.png", label, classname])
+    _write_json(folder / DESIGN_SPLIT_FILE, {"design": rows})
+    _write_json(manifest, spec)
+    log(f"ToyWorld design split written to {folder} ({len(rows)} images)")
+    return folder
 
 
 def _write_json(path, obj):

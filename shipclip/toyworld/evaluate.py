@@ -1,17 +1,24 @@
 """How hard ToyWorld is for its micro-CLIP: zero-shot accuracy, chance levels, a linear-probe ceiling.
 
-Zero-shot follows the base-to-new protocol: *all* = every test image among all classes, *base* =
-base test images among base classes, *new* = new test images among new classes. The linear probe
-(logistic regression on frozen, normalised image features of a K-shot base training set, scored on
-base test images) is a rough ceiling for what fine-tuning the prompt or a head can reach.
+Zero-shot follows the base-to-new protocol: *all* = every scored image among all classes, *base* =
+base images among base classes, *new* = new images among new classes. The linear probe (logistic
+regression on frozen, normalised image features of a K-shot base training set, scored on the base
+images of the scored split) is a rough ceiling for what fine-tuning the prompt or a head can reach.
 
-Run ``python -m shipclip.toyworld.evaluate --root DIR --backbone JSON --weights FILE`` (the three
-values ``prepare`` prints), or call :func:`report`.
+By default it scores the design world's ``design`` split (building the world if needed), which is
+where choices are made (``docs/TOYWORLD.md``)::
+
+    python -m shipclip.toyworld.evaluate                          # design world, design split
+    python -m shipclip.toyworld.evaluate --world design --split test
+    python -m shipclip.toyworld.evaluate --root DIR --backbone JSON --weights FILE [--split ...]
+
+A reported world's ``val`` / ``test`` split is refused unless ``--allow-reported`` is given (then
+with a warning): those numbers are results, not inputs to a choice.
 """
 import argparse
 import json
-import os
 import random
+import sys
 from collections import defaultdict
 
 import torch
@@ -19,7 +26,9 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from .build import DATASET_FOLDER, SPLIT_FILE
+from .cli import add_world_arguments, resolve_inputs
+from .data import classnames as read_classnames, dataset_dir as dataset_folder, read_split
+from .protocol import ReportedSplitError, check_split
 
 __all__ = ["load_micro_clip", "encode_images", "encode_texts", "zero_shot", "linear_probe", "report", "main"]
 
@@ -82,32 +91,25 @@ def linear_probe(train_x, train_y, test_x, test_y, steps=300, lr=0.05, weight_de
         return float(((scale * test_x @ w + b).argmax(dim=-1) == test_y).float().mean())
 
 
-def _read_split(dataset_dir):
-    path = os.path.join(dataset_dir, SPLIT_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found. Build ToyWorld first: python -m shipclip.toyworld.prepare")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def report(root, backbone, weights, shots=16, seed=1, template="a photo of a {}.", progress=True, split="design",
+           allow_reported=False):
+    """Zero-shot (all / base / new), chance levels, attribute accuracies and the linear-probe ceiling on ``split``.
 
-
-def report(root, backbone, weights, shots=16, seed=1, template="a photo of a {}.", progress=True):
-    """Zero-shot (all / base / new), chance levels, attribute accuracies and the linear-probe ceiling."""
-    dataset_dir = os.path.join(os.path.abspath(os.path.expanduser(str(root))), DATASET_FOLDER)
-    split = _read_split(dataset_dir)
-    image_dir = os.path.join(dataset_dir, "images")
-    names = {}
-    for _, label, name in split["train"] + split["test"]:
-        names[int(label)] = name
-    classnames = [names[k] for k in sorted(names)]
+    Raises :class:`~shipclip.toyworld.protocol.ReportedSplitError` for a reported world's val/test
+    split unless ``allow_reported``.
+    """
+    folder = dataset_folder(root)
+    role = check_split(folder, split, allow_reported)
+    classnames = read_classnames(folder)
     n = len(classnames)
     n_base = (n + 1) // 2
     base, new = list(range(n_base)), list(range(n_base, n))
 
     model, transform, tokenizer = load_micro_clip(backbone, weights)
     text = encode_texts(model, tokenizer, classnames, template)
-    test_x = encode_images(model, transform, [os.path.join(image_dir, p) for p, _, _ in split["test"]],
-                           progress=progress)
-    test_y = torch.tensor([int(l) for _, l, _ in split["test"]])
+    paths, labels, _ = read_split(folder, split)
+    test_x = encode_images(model, transform, paths, progress=progress)
+    test_y = torch.tensor(labels)
 
     acc_all, pred_all, target_all = zero_shot(test_x, test_y, text, range(n))
     acc_base, _, _ = zero_shot(test_x, test_y, text, base)
@@ -120,18 +122,18 @@ def report(root, backbone, weights, shots=16, seed=1, template="a photo of a {}.
     # K-shot base training set (python random, per class), as the trainers would sample it.
     rnd = random.Random(seed)
     by_label = defaultdict(list)
-    for rel, label, _ in split["train"]:
-        if int(label) < n_base:
-            by_label[int(label)].append(rel)
-    picked = [(rel, lab) for lab, rels in by_label.items() for rel in rnd.sample(rels, min(shots, len(rels)))]
-    train_x = encode_images(model, transform, [os.path.join(image_dir, r) for r, _ in picked], progress=progress)
+    for path, label, _ in zip(*read_split(folder, "train")):
+        if label < n_base:
+            by_label[label].append(path)
+    picked = [(p, lab) for lab, items in by_label.items() for p in rnd.sample(items, min(shots, len(items)))]
+    train_x = encode_images(model, transform, [p for p, _ in picked], progress=progress)
     train_y = torch.tensor([lab for _, lab in picked])
     rows = test_y < n_base
     probe = linear_probe(train_x, train_y, test_x[rows], test_y[rows], seed=seed)
 
     return {
-        "classes": n, "base_classes": n_base, "new_classes": n - n_base,
-        "test_images": len(test_y), "template": template,
+        "split": split, "role": role, "classes": n, "base_classes": n_base, "new_classes": n - n_base,
+        "images": len(test_y), "template": template,
         "zero_shot": {"all": acc_all, "base": acc_base, "new": acc_new},
         "chance": {"all": 1 / n, "base": 1 / n_base, "new": 1 / max(n - n_base, 1)},
         "zero_shot_attributes": {"color": color_acc, "shape": shape_acc},
@@ -141,15 +143,19 @@ def report(root, backbone, weights, shots=16, seed=1, template="a photo of a {}.
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m shipclip.toyworld.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", required=True, help="dataset root (TOYWORLD_ROOT)")
-    parser.add_argument("--backbone", required=True, help="model-config JSON (TOYWORLD_BACKBONE)")
-    parser.add_argument("--weights", required=True, help="checkpoint (TOYWORLD_WEIGHTS)")
+    add_world_arguments(parser)
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = report(args.root, args.backbone, args.weights, shots=args.shots, seed=args.seed)
+    try:
+        root, backbone, weights = resolve_inputs(args)
+        result = report(root, backbone, weights, shots=args.shots, seed=args.seed, split=args.split,
+                        allow_reported=args.allow_reported)
+    except (ReportedSplitError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result['split']} split ({result['images']} images, {result['role']} world)")
     zs, ch = result["zero_shot"], result["chance"]
     print(f"zero-shot top-1 ({result['template']!r}): all {100 * zs['all']:.1f}% (chance {100 * ch['all']:.1f}%), "
           f"base {100 * zs['base']:.1f}% (chance {100 * ch['base']:.1f}%), "
@@ -159,8 +165,8 @@ def main(argv=None):
     lp = result["linear_probe_base"]
     print(f"linear probe, {lp['shots']}-shot base train -> base test: {100 * lp['accuracy']:.1f}%")
     print(json.dumps(result))
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
