@@ -370,6 +370,23 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
         torch.set_num_threads(previous_threads)
 
 
+def _save_state(state, path):
+    """``torch.save`` atomically, with bytes that depend on the weights only.
+
+    ``torch.save`` names the archive's inner folder after the file it writes, so the temporary file
+    keeps the final name (inside a private temporary folder) instead of carrying the process id.
+    """
+    tmp_dir = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(state, tmp_dir / path.name)
+        os.replace(tmp_dir / path.name, path)
+    finally:
+        if (tmp_dir / path.name).exists():
+            (tmp_dir / path.name).unlink()
+        tmp_dir.rmdir()
+
+
 def ensure_micro_clip(config_path=None, world=None, settings=DEFAULT_SETTINGS, cache_dir=None, threads=2,
                       progress=True, log=print):
     """Path of the cached micro-CLIP checkpoint for these inputs, pretraining it first if missing."""
@@ -381,9 +398,7 @@ def ensure_micro_clip(config_path=None, world=None, settings=DEFAULT_SETTINGS, c
         return path
     state, metrics = pretrain(config_path, world, settings, threads=threads, progress=progress, log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    _save_state(state, path)
     info = {"config": str(config_path), "model_config": read_model_config(config_path), "world": world.to_dict(),
             "settings": asdict(settings), "metrics": metrics}
     meta = path.with_suffix(".json")

@@ -133,3 +133,18 @@ def test_bad_model_config_names_the_file(tmp_path, tiny_settings):
     with pytest.raises(FileNotFoundError, match="missing.json"):
         checkpoint_path(tmp_path / "missing.json", quick_world(), tiny_settings)
     assert os.path.isfile(repo_config_path())
+
+
+def test_checkpoint_file_bytes_depend_on_the_weights_only(tmp_path, tiny_settings, monkeypatch):
+    """Two builds in two caches, as if by two processes, write byte-identical checkpoint files."""
+    world = quick_world()
+    config = backbone_config_path(quick=True, cache_dir=tmp_path / "config")
+    quiet = dict(progress=False, log=lambda *a: None)
+    paths = []
+    for pid, folder in ((1111, "a"), (22222, "b")):
+        monkeypatch.setattr(pretrain_module.os, "getpid", lambda pid=pid: pid)
+        paths.append(ensure_micro_clip(config, world, tiny_settings, cache_dir=tmp_path / folder, **quiet))
+    assert paths[0].name == paths[1].name
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    for path in paths:
+        assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.with_suffix(".json").name])
