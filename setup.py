@@ -20,6 +20,7 @@ setup(
         "shipclip.engine.data",
         "shipclip.infra",
         "shipclip.clip",
+        "shipclip.results",
         "shipclip.ship",
         "shipclip.toyworld",
         "shipclip.trainers",

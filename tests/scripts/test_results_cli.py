@@ -8,13 +8,16 @@ import csv
 import importlib.util
 import io
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from scipy.stats import t as student_t
 
 from shipclip.results import harmonic_mean, record_evaluation
 
@@ -156,6 +159,100 @@ def test_runs_as_a_script_from_any_folder(tree, tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("protocol,row,")
         assert "missing: base2new eurosat CoOp" in proc.stderr
+
+
+# ------------------------------------------------------------------------------ paired comparisons
+
+
+def t_interval_text(diffs):
+    """``[low, high]`` of mean ± t_{0.975, n-1} · sd / √n, computed here, formatted as printed."""
+    n = len(diffs)
+    m = statistics.fmean(diffs)
+    half = student_t.ppf(0.975, n - 1) * statistics.stdev(diffs) / math.sqrt(n)
+    return f"[{m - half:+.2f}, {m + half:+.2f}]", (m - half > 0 or m + half < 0)
+
+
+def printed_rows(text, first_columns):
+    """Lines of a printed table whose first words are ``first_columns``."""
+    return [line for line in text.splitlines() if line.split()[:len(first_columns)] == list(first_columns)]
+
+
+def test_paired_prints_differences_means_intervals_and_marks(tree, capsys):
+    assert cli.main([str(tree), "--paired", "ZeroshotCLIP", "CoOp"]) == 0
+    out = capsys.readouterr().out
+    assert "CoOp - ZeroshotCLIP per seed" in out and "Student t" in out and "sample sd (n-1)" in out
+    assert "H per seed = harmonic mean of that seed's Base and New" in out
+    for dataset in ("dtd", "eurosat"):
+        for metric in ("Base", "New", "H"):
+            seeds = [s for s in (1, 2, 3) if s <= len(NEW[(dataset, "CoOp")]) or metric == "Base"]
+            a = {s: (BASE[(dataset, "ZeroshotCLIP")][s - 1], NEW[(dataset, "ZeroshotCLIP")][s - 1]) for s in seeds}
+            b = {s: (BASE[(dataset, "CoOp")][s - 1], NEW[(dataset, "CoOp")][s - 1] if metric != "Base" else None)
+                 for s in seeds}
+            pick = {"Base": lambda v: v[0], "New": lambda v: v[1], "H": lambda v: harmonic_mean(*v)}[metric]
+            diffs = [pick(b[s]) - pick(a[s]) for s in seeds]
+            (line,) = printed_rows(out, (dataset, metric))
+            interval, excludes = t_interval_text(diffs)
+            assert " ".join(f"{d:+.2f}" for d in diffs) in line, line
+            assert f"{statistics.fmean(diffs):+.2f}" in line and interval in line, line
+            assert line.rstrip().endswith(str(len(diffs)))
+            assert ("†" in line) == excludes, line
+    # eurosat: CoOp has no new-class run for seed 3, so New and H pair seeds 1 and 2 only, and say so.
+    assert "eurosat (New, H): seed 3 has ZeroshotCLIP but not CoOp: not paired" in out
+    assert printed_rows(out, ("eurosat", "New"))[0].split()[2:4] == ["1", "2"]
+
+
+def test_paired_with_one_seed_prints_no_interval(tree, capsys):
+    assert cli.main([str(tree), "--paired", "ZeroshotCLIP", "CoOp", "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    (line,) = printed_rows(out, ("dtd", "Base"))
+    diff = BASE[("dtd", "CoOp")][1] - BASE[("dtd", "ZeroshotCLIP")][1]
+    assert f"{diff:+.2f}" in line and "no interval (n=1)" in line and "†" not in line
+
+
+def test_paired_csv_and_json_at_full_precision(tree, tmp_path, capsys):
+    out = tmp_path / "paired.csv"
+    assert cli.main([str(tree), "--paired", "ZeroshotCLIP", "CoOp", "--out", str(out)]) == 0
+    rows = {(r["row"], r["metric"]): r for r in csv.DictReader(io.StringIO(out.read_text()))}
+    r = rows[("dtd", "New")]
+    diffs = [b - a for a, b in zip(NEW[("dtd", "ZeroshotCLIP")], NEW[("dtd", "CoOp")])]
+    assert [float(x) for x in r["differences"].split()] == pytest.approx(diffs)
+    half = student_t.ppf(0.975, 2) * statistics.stdev(diffs) / math.sqrt(3)
+    assert float(r["low"]) == pytest.approx(statistics.fmean(diffs) - half)
+    assert float(r["high"]) == pytest.approx(statistics.fmean(diffs) + half)
+    assert r["n"] == "3" and r["seeds"] == "1 2 3" and r["a"] == "ZeroshotCLIP" and r["b"] == "CoOp"
+    assert rows[("eurosat", "New")]["only_a"] == "3"
+    capsys.readouterr()
+    assert cli.main([str(tree), "--paired", "ZeroshotCLIP", "CoOp", "--format", "json"]) == 0
+    (comparison,) = json.loads(capsys.readouterr().out)["comparisons"]
+    average = next(row for row in comparison["rows"] if row["row"] == "Average")
+    assert average["metrics"]["Base"]["datasets"] == ["dtd", "eurosat"]
+
+
+def test_paired_unknown_method_names_the_available_ones(tree, capsys):
+    assert cli.main([str(tree), "--paired", "CoOp", "KgCoOp"]) == 2
+    assert "No protocol has both 'CoOp' and 'KgCoOp'" in capsys.readouterr().err
+
+
+def test_ablation_table_lists_variants_as_rows(tmp_path, capsys):
+    root = tmp_path / "output"
+    values = {"full": ([80.0, 82.0, 81.0], [60.0, 62.0, 61.5]), "no_kl": ([80.5, 81.0, 81.5], [57.0, 58.0, 58.5])}
+    for variant, (bases, news) in values.items():
+        for seed, (b, n) in enumerate(zip(bases, news), start=1):
+            put(root, "train_base", "dtd", "SHIP_CoOp", seed, b, "base", prefix=f"ablation/{variant}/base2new")
+            put(root, "test_new", "dtd", "SHIP_CoOp", seed, n, "new", prefix=f"ablation/{variant}/base2new")
+    assert cli.main([str(root), "--protocol", "ablation"]) == 0
+    out = capsys.readouterr().out
+    assert "mean ± sample std (n-1) over seeds" in out and "variant - full" in out
+    (full,) = printed_rows(out, ("dtd", "full", "(reference)"))
+    assert f"{statistics.fmean(values['full'][0]):.2f} ± {statistics.stdev(values['full'][0]):.2f}" in full
+    (no_kl,) = printed_rows(out, ("no_kl",))
+    new_diffs = [v - r for v, r in zip(values["no_kl"][1], values["full"][1])]
+    interval, excludes = t_interval_text(new_diffs)
+    assert f"{statistics.fmean(new_diffs):+.2f} {interval}" in no_kl and excludes and "†" in no_kl
+    h_means = harmonic_mean(statistics.fmean(values["no_kl"][0]), statistics.fmean(values["no_kl"][1]))
+    assert f"{h_means:.2f}" in no_kl
+    assert cli.main([str(root), "--protocol", "ablation", "--reference", "missing"]) == 2
+    assert "not an ablation variant" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ protocol scripts
