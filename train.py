@@ -147,6 +147,13 @@ def register_components():
             _import_extra(entry.strip())
 
 
+def _ensure_requested_trainer(name):
+    """``--trainer SHIP+<Name>``: SHIP on a registered trainer of yours, made on request."""
+    from shipclip.ship.lab_trainers import ensure_ship_variant
+
+    ensure_ship_variant(name)
+
+
 def _check_eval_args(args):
     if args.model_dir and not os.path.isdir(args.model_dir):
         raise FileNotFoundError(
@@ -164,13 +171,10 @@ def _finished(output_dir):
 
 
 def run_args(args, cfg):
-    """What identifies this run in results.json besides the config (see shipclip.results)."""
-    config = os.path.splitext(os.path.basename(args.config_file))[0] if args.config_file else ""
-    info = {"config": config, "eval_only": bool(args.eval_only), "model_dir": args.model_dir or "",
-            "load_epoch": args.load_epoch, "opts": list(args.opts or [])}
-    if str(cfg.TRAINER.NAME).startswith("SHIP_"):
-        info["label_only"] = str(cfg.TRAINER.SHIP.LABEL_ONLY)
-    return info
+    """What identifies this run in results.json besides the config (see shipclip.provenance)."""
+    from shipclip.provenance import from_args
+
+    return from_args(args, cfg, train_py=os.path.abspath(__file__))
 
 
 def main(args):
@@ -191,6 +195,7 @@ def main(args):
     setup_logger(cfg.OUTPUT_DIR)
     print(engine_description())
     register_components()  # imports only; before seeding so nothing it draws shifts the seeded streams
+    _ensure_requested_trainer(cfg.TRAINER.NAME)
     seed = shared_seed(cfg.SEED)  # under torchrun every rank needs the same seed, even when unseeded
     if seed >= 0:
         print(f"Setting fixed seed: {seed}")

@@ -2,21 +2,103 @@
 
 Every key a trainer, dataset or script of this project reads is declared here with its default,
 so a YAML file or a command-line override with a typo fails with the key's name.
+
+A lab's own ``train.py`` calls :func:`extend_cfg` inside its ``extend_cfg`` (see the README). It only
+*adds* what is missing: a node or key the lab declared (``TRAINER.COOP`` with keys of its own, only one
+of ``TRAINER.COOP`` / ``TRAINER.COCOOP``, another default) is never replaced or changed, whatever the
+position of the call. The one value it changes is an engine default the project cannot use:
+``MODEL.BACKBONE.PRETRAINED`` left at Dassl's ``True`` becomes the tag ``"openai"`` (the same weights).
 """
 from yacs.config import CfgNode as CN
 
-__all__ = ["extend_cfg", "get_cfg"]
+__all__ = ["extend_cfg", "get_cfg", "project_defaults"]
+
+# Engine defaults the project reads differently: (key path, engine default, project value).
+_ENGINE_DEFAULTS_REPLACED = (("MODEL.BACKBONE.PRETRAINED", True, "openai"),)
 
 
 def extend_cfg(cfg):
-    """Add the CoOp/CoCoOp keys, the Tip-Adapter and SHIP groups, and the feature-cache keys."""
+    """Add every key of this project that ``cfg`` lacks (CoOp/CoCoOp, Tip-Adapter, SHIP, features); keep the rest.
+
+    Safe at any position inside a lab's ``extend_cfg``: keys and nodes already in ``cfg`` keep their
+    values (and their extra keys); missing keys of an existing node are added to it. Returns ``cfg``.
+    """
+    if cfg.is_frozen():
+        raise RuntimeError(
+            "shipclip.config.extend_cfg was given a frozen config. Call it inside your extend_cfg(cfg), "
+            "before cfg.freeze() (CoOp's setup_cfg freezes at its end)."
+        )
+    _add_missing(cfg, project_defaults(cfg), "")
+    for path, engine_value, ours in _ENGINE_DEFAULTS_REPLACED:
+        node, key = _parent(cfg, path)
+        if node is not None and key in node and node[key] is engine_value:
+            setattr(node, key, ours)
+    return cfg
+
+
+def project_defaults(cfg=None):
+    """A config tree holding only the keys this project declares, with their defaults.
+
+    ``cfg`` (optional) lends its node structure, so additions to existing nodes of any config work.
+    """
+    tree = _skeleton(cfg) if cfg is not None else CN()
+    for path in ("MODEL.BACKBONE", "TRAINER", "DATASET", "TEST"):
+        node = tree
+        for part in path.split("."):
+            if part not in node:
+                setattr(node, part, CN())
+            node = node[part]
+    _backbone_keys(tree)
+    _coop_keys(tree)
+    return _extend_project_keys(tree)
+
+
+def _skeleton(cfg):
+    """Empty nodes mirroring ``cfg``'s nested nodes (no values)."""
+    tree = CN()
+    for key, value in cfg.items():
+        if isinstance(value, CN):
+            setattr(tree, key, _skeleton(value))
+    return tree
+
+
+def _add_missing(cfg, defaults, prefix):
+    for key, value in defaults.items():
+        if isinstance(value, CN):
+            if key not in cfg:
+                if _has_leaf(value):
+                    setattr(cfg, key, value.clone())
+            elif isinstance(cfg[key], CN):
+                _add_missing(cfg[key], value, f"{prefix}{key}.")
+            else:
+                print(f"shipclip: {prefix}{key} is a value in your config but a group of keys in this project; "
+                      "kept yours (the project's keys under it are not added)")
+        elif key not in cfg:
+            setattr(cfg, key, value)
+
+
+def _has_leaf(node):
+    return any(not isinstance(v, CN) or _has_leaf(v) for v in node.values())
+
+
+def _parent(cfg, path):
+    *parents, key = path.split(".")
+    node = cfg
+    for part in parents:
+        if part not in node or not isinstance(node[part], CN):
+            return None, key
+        node = node[part]
+    return node, key
+
+
+def _backbone_keys(cfg):
     # Backbone: CoOp name (ViT-B/16), open_clip name, or model-config JSON; weights tag or file.
     cfg.MODEL.BACKBONE.PRETRAINED = "openai"  # Dassl's default is the bool True; we need a tag/path
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where downloaded/converted weights live ("" = open_clip default)
 
-    # CoOp's own extend_cfg may have added these nodes already (plugin use): keep its values.
-    if "COOP" in cfg.TRAINER and "COCOOP" in cfg.TRAINER:
-        return _extend_project_keys(cfg)
+
+def _coop_keys(cfg):
+    """The keys CoOp's own ``extend_cfg`` declares (a lab's values win when it declares them too)."""
     cfg.TRAINER.COOP = CN()
     cfg.TRAINER.COOP.N_CTX = 16
     cfg.TRAINER.COOP.CSC = False
@@ -29,7 +111,7 @@ def extend_cfg(cfg):
     cfg.TRAINER.COCOOP.CTX_INIT = ""
     cfg.TRAINER.COCOOP.PREC = "fp16"
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all / base / new (CoCoOp's base-to-new rule)
-    return _extend_project_keys(cfg)
+    return cfg
 
 
 def _extend_project_keys(cfg):

@@ -7,13 +7,19 @@ subclass our baselines. Registration is therefore explicit and happens here:
 * ``register_all()`` (our ``train.py``): every trainer and dataset; a name that is already
   taken by a different class raises, as Dassl does.
 * ``register_plugin()`` (``import shipclip.plugin`` in a lab's ``train.py``): the same, but names
-  already registered by the lab's code are kept (theirs win) and reported once.
+  already registered by the lab's code are kept (theirs win), and ``SHIP+<Name>`` is registered for
+  each of the lab's own trainers (:mod:`shipclip.ship.lab_trainers`). One short line reports it;
+  ``SHIPCLIP_REGISTRATION=full`` lists every name, ``SHIPCLIP_REGISTRATION=quiet`` prints nothing.
 """
 import importlib
+import os
 
 from shipclip.backend import DATASET_REGISTRY, TRAINER_REGISTRY
 
-__all__ = ["TRAINERS", "register_all", "register_plugin", "resolve"]
+__all__ = ["TRAINERS", "register_all", "register_plugin", "register_class", "resolve", "RegistrationReport",
+           "REGISTRATION_ENV"]
+
+REGISTRATION_ENV = "SHIPCLIP_REGISTRATION"
 
 # registry name -> "module:Class". Order = order of `--help`-style listings.
 TRAINERS = {
@@ -45,7 +51,7 @@ def _dataset_table():
     return DATASETS
 
 
-def _register(registry, name, cls, keep_existing, skipped):
+def _register(registry, name, cls, keep_existing, skipped, added=None):
     if name in registry.registered_names():
         existing = registry.get(name)
         if existing is cls:
@@ -53,6 +59,13 @@ def _register(registry, name, cls, keep_existing, skipped):
         if keep_existing:
             skipped.append(f"{name} (kept {existing.__module__}.{existing.__qualname__})")
             return
+    register_class(registry, name, cls)
+    if added is not None:
+        added.append(name)
+
+
+def register_class(registry, name, cls):
+    """Register ``cls`` as ``name`` in a registry of either engine (Dassl's keys by ``__name__``)."""
     registry.register(cls, name=name) if _accepts_name(registry) else _register_renamed(registry, name, cls)
 
 
@@ -69,15 +82,41 @@ def _register_renamed(registry, name, cls):
     registry.register(cls)
 
 
-def _register_tables(keep_existing, trainer_names=None, dataset_names=None):
+def _register_tables(keep_existing, trainer_names=None, dataset_names=None, added=None):
     skipped = []
     for name, target in TRAINERS.items():
         if trainer_names is None or name in trainer_names:
-            _register(TRAINER_REGISTRY, name, resolve(target), keep_existing, skipped)
+            _register(TRAINER_REGISTRY, name, resolve(target), keep_existing, skipped, added)
     for name, target in _dataset_table().items():
         if dataset_names is None or name in dataset_names:
-            _register(DATASET_REGISTRY, name, resolve(target), keep_existing, skipped)
+            _register(DATASET_REGISTRY, name, resolve(target), keep_existing, skipped, added)
     return skipped
+
+
+class RegistrationReport:
+    """What ``register_plugin`` did: ``added`` (ours), ``kept`` (yours, ``"Name (kept module.Class)"``), ``ship``
+    (the ``SHIP+<Name>`` made for your trainers)."""
+
+    def __init__(self, added, kept, ship):
+        self.added, self.kept, self.ship = list(added), list(kept), list(ship)
+
+    def summary(self):
+        """One line: counts, the SHIP+ names, and how to see the rest."""
+        ship = f"; SHIP for your trainers: {', '.join(self.ship)}" if self.ship else ""
+        hint = "" if os.environ.get(REGISTRATION_ENV, "").strip().lower() == "full" else \
+            f" ({REGISTRATION_ENV}=full lists them)"
+        return (f"shipclip: registered {len(self.added)} trainers/datasets{ship}; kept yours for {len(self.kept)} "
+                f"names{hint}")
+
+    def details(self):
+        return [f"shipclip: added {', '.join(self.added) or '(none)'}",
+                f"shipclip: kept yours: {', '.join(self.kept) or '(none)'}"]
+
+    def __len__(self):  # the former return value was the list of kept names
+        return len(self.kept)
+
+    def __iter__(self):
+        return iter(self.kept)
 
 
 def register_all():
@@ -86,8 +125,17 @@ def register_all():
 
 
 def register_plugin(verbose=True):
-    """Register next to a lab's own trainers/datasets, keeping theirs where names clash."""
-    skipped = _register_tables(keep_existing=True)
-    if skipped and verbose:
-        print("shipclip: already registered by your code, kept yours: " + ", ".join(skipped))
-    return skipped
+    """Register next to a lab's own trainers/datasets, keeping theirs where names clash, and make
+    ``SHIP+<Name>`` for each of the lab's trainers registered so far. Returns a :class:`RegistrationReport`."""
+    from shipclip.ship.lab_trainers import register_ship_variants
+
+    added = []
+    kept = _register_tables(keep_existing=True, added=added)
+    report = RegistrationReport(added, kept, register_ship_variants(TRAINER_REGISTRY))
+    mode = os.environ.get(REGISTRATION_ENV, "").strip().lower()
+    if verbose and mode != "quiet":
+        print(report.summary())
+        if mode == "full":
+            for line in report.details():
+                print(line)
+    return report

@@ -1,0 +1,80 @@
+"""The test loop of ``SHIP+<Name>`` trainers: Dassl's flow and lines, joint metrics, results.json.
+
+It follows ``SimpleTrainer.test`` (same split choice, same printed ``Evaluate on the *test* set`` and
+evaluator block, same scalars), with the trainer's ``parse_batch_test`` / ``model_inference`` (which
+restrict the union logits to the evaluated classes), then prints the joint (GZSL) lines when
+``TEST.JOINT`` is on and records the evaluation in ``results.json`` with the run's provenance.
+"""
+import torch
+
+__all__ = ["evaluate_lab_trainer", "lab_run_info"]
+
+
+def lab_run_info(trainer):
+    """What identifies the run (as for this project's trainers), with the command line's provenance."""
+    from shipclip.backend import ENGINE
+    from shipclip.provenance import run_provenance
+
+    cfg = trainer.cfg
+    info = {
+        "trainer": cfg.TRAINER.NAME or type(trainer).__name__,
+        "dataset": cfg.DATASET.NAME,
+        "backbone": cfg.MODEL.BACKBONE.NAME,
+        "weights": str(cfg.MODEL.BACKBONE.PRETRAINED),
+        "num_shots": int(cfg.DATASET.NUM_SHOTS),
+        "seed": int(cfg.SEED),
+        "subsample_classes": str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all")),
+        "engine": ENGINE,
+    }
+    info.update(run_provenance(cfg, getattr(trainer, "run_args", None)))
+    return info
+
+
+def _model_epoch(trainer, info):
+    if trainer._ship_trained_epochs is not None:
+        return trainer._ship_trained_epochs
+    load_epoch = info.get("load_epoch")
+    return int(load_epoch) if isinstance(load_epoch, int) else None
+
+
+@torch.no_grad()
+def evaluate_lab_trainer(trainer, split=None):
+    from shipclip.metric_lines import print_joint_result
+    from shipclip.progress import progress_bar
+    from shipclip.results import record_evaluation
+    from shipclip.ship.label_space import joint_class_sets
+    from shipclip.trainers.evaluation import joint_accuracy
+
+    cfg = trainer.cfg
+    trainer.set_model_mode("eval")
+    trainer.evaluator.reset()
+    split = split or cfg.TEST.SPLIT
+    if split == "val" and trainer.val_loader is not None:
+        loader = trainer.val_loader
+    else:
+        split, loader = "test", trainer.test_loader
+    print(f"Evaluate on the *{split}* set")
+    y_true, y_pred = [], []
+    for batch in progress_bar(loader, leave=False):
+        images, labels = trainer.parse_batch_test(batch)
+        output = trainer.model_inference(images)
+        trainer.evaluator.process(output, labels)
+        y_true.append(labels.cpu())
+        y_pred.append(output.argmax(dim=1).cpu())
+    results = trainer.evaluator.evaluate()
+    for key, value in results.items():
+        trainer.write_scalar(f"{split}/{key}", value, trainer.epoch)
+    y_true, y_pred = torch.cat(y_true), torch.cat(y_pred)
+    metrics = {key: float(value) for key, value in results.items()}
+    metrics["total"] = int(y_true.numel())
+    metrics["correct"] = int((y_true == y_pred).sum())
+    if cfg.TEST.JOINT:
+        seen, unseen = joint_class_sets(cfg, trainer.dm.dataset)
+        joint = joint_accuracy(y_true, y_pred, trainer.ship_eval_classnames, seen, unseen)
+        print_joint_result(joint)
+        metrics.update(joint)
+    info = lab_run_info(trainer)
+    classes = "joint" if cfg.TEST.JOINT else str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all"))
+    record_evaluation(trainer.output_dir, info, {"split": split, "epoch": _model_epoch(trainer, info),
+                                                 "classes": classes, "metrics": metrics})
+    return list(results.values())[0]
