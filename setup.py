@@ -20,9 +20,12 @@ setup(
         "shipclip.engine.data",
         "shipclip.infra",
         "shipclip.clip",
+        "shipclip.clip.loader",
         "shipclip.results",
         "shipclip.ship",
         "shipclip.toyworld",
+        "shipclip.sweep",
+        "shipclip.sweep.launchers",
         "shipclip.trainers",
         "shipclip.datasets",
         "shipclip_testing",  # test support (tiny models, fake datasets), kept out of the product package
@@ -46,6 +49,7 @@ setup(
     extras_require={
         "plot": ["matplotlib>=3.3"],
         "tensorboard": ["tensorboard>=2.4"],
-        "test": ["pytest>=7", "matplotlib>=3.3"],
+        "slurm": ["submitit>=1.5"],  # LAUNCHER=slurm of the protocol scripts
+        "test": ["pytest>=7", "matplotlib>=3.3", "submitit>=1.5"],
     },
 )

@@ -107,10 +107,10 @@ def test_random_weights_are_frozen_eval_and_sized_from_config(workdir, kind):
 
 def test_coop_name_with_random_weights_builds_openai_architecture():
     # A meta-device build is enough to check the activation choice without allocating ViT-B/16.
-    from shipclip.clip.loader import _skeleton
+    from shipclip.clip.loader import skeleton
 
-    assert uses_quick_gelu(_skeleton("ViT-B-16", True, {}))
-    assert not uses_quick_gelu(_skeleton("ViT-B-16", None, {}))
+    assert uses_quick_gelu(skeleton("ViT-B-16", True, {}))
+    assert not uses_quick_gelu(skeleton("ViT-B-16", None, {}))
 
 
 # ---------------------------------------------------------------------------------- weights: files
