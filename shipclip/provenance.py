@@ -87,10 +87,10 @@ def run_provenance(cfg, run_args=None, argv=None):
         info.setdefault("train_py", script_path())
         return info
     argv = sys.argv if argv is None else argv
-    args = parse_coop_argv(argv[1:]) if argv else None
     info = dict.fromkeys(PROVENANCE_KEYS)
     info["label_only"] = _label_only(cfg)
     info["train_py"] = script_path(argv[0] if argv else "")
+    args = parse_coop_argv(argv[1:]) if info["train_py"] else None  # only a script's command line is CoOp's
     if args is not None:
         info.update(config=_config_stem(args.config_file), eval_only=bool(args.eval_only),
                     model_dir=args.model_dir or "", load_epoch=args.load_epoch, opts=list(args.opts or []))

@@ -6,7 +6,7 @@
 * ``LabCoOp``: a Dassl ``TrainerX`` in CoOp's style: its own ``CustomCLIP`` (frozen image encoder,
   text encoder over prompt embeddings, prompt learner over ``self.dm.dataset.classnames``),
   ``forward_backward`` = cross-entropy of ``self.model(image)``, CoOp's ``load_model`` (class-name
-  buffers dropped). It records every training batch it sees (``seen_batches``) for the tests.
+  buffers dropped). It records every training batch it sees (``seen_batches``: image type, labels, images) for the tests.
 * ``LabPromptedEncoder``: like ``LabCoOp`` but the model passes learned vision prompts to the image
   encoder (as MaPLe does); ``LabTrainableEncoder``: an image encoder with a trainable part.
 
@@ -143,7 +143,7 @@ def _build():
 
         def forward_backward(self, batch):
             image, label = self.parse_batch_train(batch)
-            self.seen_batches.append((type(image), label.detach().cpu().clone()))
+            self.seen_batches.append((type(image), label.detach().cpu().clone(), image.detach().cpu().clone()))
             output = self.model(image)
             loss = F.cross_entropy(output, label)
             self.model_backward_and_update(loss)
@@ -199,8 +199,9 @@ class _PromptedEncoder(nn.Module):
         super().__init__()
         self.visual = visual
 
-    def forward(self, image, prompts):
-        return self.visual(image) + 0.0 * prompts.sum()
+    def forward(self, image, prompts=None):
+        out = self.visual(image)
+        return out if prompts is None else out + 0.0 * prompts.sum()
 
 
 def lab_classes():

@@ -314,7 +314,11 @@ class LabShipMixin:
         state = _install_pass_through(encoder)
         self._ship_dtype = _model_dtype(model, encoder)
         probe = self._ship_probe_images(2)
-        features = state["original"](probe.to(self.device).type(self._ship_dtype))
+        try:
+            features = state["original"](probe.to(self.device).type(self._ship_dtype))
+        except TypeError as exc:
+            raise _refuse(name, 3, f"model.image_encoder(images) fails without other inputs ({exc}), as an encoder "
+                                   "that MaPLe passes its vision prompts does") from exc
         if features.dim() != 2:
             raise _refuse(name, 3, f"model.image_encoder returns a tensor of shape {list(features.shape)}, not "
                                    "[batch, dim] image features")
