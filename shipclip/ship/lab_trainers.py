@@ -159,7 +159,7 @@ def register_ship_variants(registry=None):
     added = []
     for name in list(registry.registered_names()):
         cls = registry.get(name)
-        if name == getattr(cls, "__name__", None) and is_lab_trainer(cls) and SHIP_PREFIX + name not in registry:
+        if name == getattr(cls, "__name__", None) and is_lab_trainer(cls) and SHIP_PREFIX + name not in registry.registered_names():
             register_ship_for(cls, registry)
             added.append(SHIP_PREFIX + name)
     return added
