@@ -16,6 +16,8 @@
 # targets, default the 10 other CoOp datasets), DG_TARGETS (domain generalization targets, default
 # imagenetv2 imagenet_sketch imagenet_a imagenet_r; set it to "" to skip them).
 # The evaluation steps load no shots and no class subset, as CoOp's xd_test.sh.
+# Launchers: LAUNCHER=serial|local|slurm runs the grid one by one, N at a time here, or as a
+# Slurm job array (scripts/common.sh, docs/SWEEPS.md).
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -24,42 +26,4 @@ case "${1:-}" in
     -h | --help) usage 0 ;;
 esac
 [[ $# -ge 1 && $# -le 2 ]] || usage 2
-TRAINER=$1
-CFG=${2:-$(default_cfg "$TRAINER" xd)}
-SOURCE="${SOURCE:-imagenet}"
-TARGETS="${TARGETS-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
-DG_TARGETS="${DG_TARGETS-imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
-require_data
-
-src_cfg=$(dataset_yaml "$SOURCE")
-src_name=$(yaml_stem "$src_cfg")
-tcfg=$(trainer_yaml "$TRAINER" "$CFG")
-cname=$(yaml_stem "$tcfg")
-model_root="$OUTPUT/xd/train/$src_name/shots_$SHOTS/$TRAINER/$cname"
-
-for seed in $SEEDS; do
-    shared_model="$model_root/seed$seed"
-    if ! is_ship "$TRAINER"; then
-        echo "== xd $TRAINER/$cname seed $seed: source $src_name"
-        model="-"
-        is_zeroshot "$TRAINER" && model=""
-        run_step "$shared_model" "$seed" "$TRAINER" "$src_cfg" "$tcfg" "$model" DATASET.NUM_SHOTS "$SHOTS"
-    fi
-    for target in $TARGETS $DG_TARGETS; do
-        tgt_cfg=$(dataset_yaml "$target")
-        tgt_name=$(yaml_stem "$tgt_cfg")
-        ship=()
-        model=$shared_model
-        if is_ship "$TRAINER"; then
-            ship=(TRAINER.SHIP.LABEL_ONLY all-target TRAINER.SHIP.TARGET_DATASET "$tgt_name")
-            model="$model_root/to_$tgt_name/seed$seed"
-            echo "== xd $TRAINER/$cname seed $seed: source $src_name with $tgt_name's classes as label-only"
-            run_step "$model" "$seed" "$TRAINER" "$src_cfg" "$tcfg" "-" DATASET.NUM_SHOTS "$SHOTS" "${ship[@]}"
-        fi
-        is_zeroshot "$TRAINER" && model=""
-        echo "== xd $TRAINER/$cname seed $seed: target $tgt_name"
-        run_step "$OUTPUT/xd/test/$tgt_name/shots_$SHOTS/$TRAINER/$cname/seed$seed" "$seed" "$TRAINER" \
-            "$tgt_cfg" "$tcfg" "$model" ${ship[@]+"${ship[@]}"}
-    done
-done
-print_table "$OUTPUT" --protocol xd
+sweep xd "$@"
