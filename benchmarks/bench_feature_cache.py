@@ -33,15 +33,15 @@ VARIANTS = ("online", "cached")
 
 def build(args, work, name):
     """A trainer ready for its first measured epoch (stage 1 done, one warm-up step taken)."""
-    from shipclip.features import CachedFeatureDataset
+    from shipclip.data import CachedFeatureDataset
 
     trainer = common.ship_coop_trainer(args, work, name, opts=[
         "FEATURES.CACHE", str(name == "cached"), "FEATURES.TRAIN_VIEWS", str(args.views)])
     served = isinstance(getattr(trainer.train_loader_x, "dataset", None), CachedFeatureDataset)
     if served != (name == "cached"):
         raise RuntimeError(f"FEATURES.CACHE {name == 'cached'} gave a training loader over "
-                           f"{'features' if served else 'images'}; the trainer must install the shipclip.features "
-                           "loaders exactly when FEATURES.CACHE is on.")
+                           f"{'features' if served else 'images'}; the trainer's data path must serve cached features "
+                           "exactly when FEATURES.CACHE is on.")
     trainer.before_train()  # stage 1 (generator) and the engine's bookkeeping
     batch = next(iter(trainer.train_loader_x))
     trainer.batch_idx, trainer.num_batches = 0, 2  # not the last batch: the LR schedule is left alone

@@ -409,9 +409,9 @@ def _register_bench_components():
             features = F.normalize(torch.randn(len(data), self.dim("embed_dim"), generator=rng), dim=-1)
             return features.to(self.device), torch.tensor([d.label for d in data], device=self.device)
 
-        def install_feature_cache(self):
+        def attach_data_encoder(self):
             start = time.perf_counter()
-            super().install_feature_cache()
+            super().attach_data_encoder()
             self.cache_build_s = time.perf_counter() - start
 
     TRAINER_REGISTRY.register(BenchSHIP_CoOp)

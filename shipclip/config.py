@@ -146,23 +146,32 @@ def _extend_project_keys(cfg):
     cfg.TRAINER.SHIP.EPOCHS = 50
     cfg.TRAINER.SHIP.LR = 1e-3
     cfg.TRAINER.SHIP.BATCH_SIZE = 256
-    cfg.TRAINER.SHIP.GEN_VIEWS = 1  # augmented views per training image for generator training
+    cfg.TRAINER.SHIP.GEN_VIEWS = 10  # augmented views per training image; each stage-1 step draws a fresh one per image
+    # (0 = encode a fresh augmentation of every image at every step, exactly as the released code; slow)
     cfg.TRAINER.SHIP.LABEL_ONLY = "new"  # new | all-target | path to a file of class names
     cfg.TRAINER.SHIP.TARGET_DATASET = ""  # dataset YAML/name whose classes are label-only (all-target)
     cfg.TRAINER.SHIP.SYN_RATIO = 1.0  # synthetic features per real feature in a stage-2 batch
     cfg.TRAINER.SHIP.SYN_PER_CLASS = 16  # Tip-Adapter cache entries per label-only class
     cfg.TRAINER.SHIP.POOL_SIZE = 0  # >0: pre-synthesize this many features per class once
     cfg.TRAINER.SHIP.GENERATOR_DIR = ""  # reuse a trained generator from this run folder
-    cfg.TRAINER.SHIP.PREC = "fp32"
+    cfg.TRAINER.SHIP.PREC = "fp32"  # the generator's text tower (stage 1 and synthesis); released: fp32
 
     # Evaluation in the joint (base + label-only) label space, as in generalized zero-shot learning.
     cfg.TEST.JOINT = False
 
-    # Frozen image-feature cache (0 views = encode online, as Dassl does).
+    # Frozen image-feature cache: False = every loader reads images and encodes them (as Dassl does).
     cfg.FEATURES = CN()
     cfg.FEATURES.CACHE = False
     cfg.FEATURES.DIR = ""  # "" = ~/.cache/shipclip/features (or $SHIPCLIP_CACHE/features)
-    cfg.FEATURES.TRAIN_VIEWS = 10
+    cfg.FEATURES.TRAIN_VIEWS = 10  # cached augmented views per training image (an epoch picks one per image)
+
+    # Training loader and lr schedule options beyond Dassl's (defaults = Dassl's behaviour).
+    if "DATALOADER" in cfg:  # (absent only from the partial configs some unit tests build)
+        cfg.DATALOADER.TRAIN_X.KEEP_LAST = False  # True: keep the last partial batch (Dassl drops it when a full batch exists)
+    if "OPTIM" not in cfg:
+        return cfg
+    cfg.OPTIM.ADAM_EPS = 1e-8  # eps of Adam/AdamW/RAdam (Dassl: torch's default 1e-8; released SHIP ImageNet: 1e-4)
+    cfg.OPTIM.LR_STEP_UNIT = ""  # "" = the trainer's own (CoOp: epoch), "epoch" or "iter" (schedule over all iterations)
     return cfg
 
 

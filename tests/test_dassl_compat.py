@@ -7,7 +7,7 @@ end-to-end runs made on a real Dassl install):
   engine names come from it while the checkpoint readers and the lr scheduler stay ours;
 * our scheduler state survives ``torch.load(weights_only=True)`` (torch >= 2.6), which Dassl's
   resume path uses, and Dassl-era checkpoints (a pickled scheduler object) still load;
-* ``ClipTrainer`` itself defines ``load_model`` (Dassl's crashes on ``val_result=None``) and
+* ``ClipTrainer`` (its checkpoint mixin) defines ``load_model`` (Dassl's crashes on ``val_result=None``) and
   ``resume_model_if_exist`` (Dassl's reads with ``weights_only=True``);
 * registration works with Dassl's ``Registry.register(self, obj=None, force=False)``.
 """
@@ -233,7 +233,9 @@ def test_load_pretrained_weights_reads_dassl_era_checkpoints(tmp_path):
 def test_load_model_tolerates_missing_val_result(tmp_path, capsys, val_result):
     from shipclip.trainers.base import ClipTrainer
 
-    assert "load_model" in ClipTrainer.__dict__  # never the engine's (Dassl's crashes on None)
+    from shipclip.trainers.checkpointing import CheckpointMixin
+
+    assert ClipTrainer.load_model is CheckpointMixin.load_model  # never the engine's (Dassl's crashes on None)
     trained = _Learner(n_cls=3)
     state = {"state_dict": trained.state_dict(), "epoch": 4, "optimizer": None, "scheduler": None}
     if val_result != "missing":
@@ -257,7 +259,9 @@ def test_resume_reads_dassl_era_run_folder(tmp_path, capsys):
     from shipclip.backend import build_lr_scheduler, build_optimizer
     from shipclip.trainers.base import ClipTrainer
 
-    assert "resume_model_if_exist" in ClipTrainer.__dict__  # never Dassl's (weights_only=True reader)
+    from shipclip.trainers.checkpointing import CheckpointMixin
+
+    assert ClipTrainer.resume_model_if_exist is CheckpointMixin.resume_model_if_exist  # never Dassl's reader
     max_epoch = 5
     trained = _Learner()
     old_optim = torch.optim.SGD(trained.parameters(), lr=0.002, momentum=0.9)

@@ -58,23 +58,9 @@ class CoCoOp(CoOp):
         c = self.cfg.TRAINER.COCOOP
         return dict(n_ctx=c.N_CTX, ctx_init=c.CTX_INIT)
 
-    def build_head(self):
-        from shipclip.backend import build_lr_scheduler, build_optimizer, load_pretrained_weights
-
-        cfg = self.cfg
-        classnames = self.get_train_classnames()
-        print(f"Building prompt learner for {len(classnames)} classes")
-        self.prompt_learner = CoCoOpPromptLearner(self.text_encoder, self.tokenizer, classnames,
-                                                  vis_dim=int(self.dim("vis_dim")),
-                                                  **self.prompt_settings()).to(self.device)
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(self.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-        updated = sorted(f"prompt_learner.{n}" for n, p in self.prompt_learner.named_parameters() if p.requires_grad)
-        print(f"Parameters to be updated: {{{', '.join(repr(n) for n in updated)}}}")
-        self._class_prompts = {}
-        self.optim = build_optimizer(self.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(self.MODEL_NAME, self.prompt_learner, self.optim, self.sched)
+    def make_prompt_learner(self, classnames):
+        return CoCoOpPromptLearner(self.text_encoder, self.tokenizer, classnames, vis_dim=int(self.dim("vis_dim")),
+                                   **self.prompt_settings())
 
     def logits_from_features(self, features, classnames=None):
         """Instance-conditioned logits [B, C]; the meta-net sees the normalised image feature."""

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from shipclip.backend import build_lr_scheduler, build_optimizer, load_pretrained_weights
+from shipclip.backend import load_pretrained_weights
 from shipclip.clip.prompts import ClassPrompts, clean_classname
 
 from .base import ClipTrainer
@@ -97,14 +97,19 @@ class CoOp(ClipTrainer):
         cfg = self.cfg
         classnames = self.get_train_classnames()
         print(f"Building prompt learner for {len(classnames)} classes")
-        self.prompt_learner = PromptLearner(self.text_encoder, self.tokenizer, classnames,
-                                            **self.prompt_settings()).to(self.device)
+        self.prompt_learner = self.make_prompt_learner(classnames).to(self.device)
         if cfg.MODEL.INIT_WEIGHTS:
             load_pretrained_weights(self.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
+        updated = sorted(f"{self.MODEL_NAME}.{n}" for n, p in self.prompt_learner.named_parameters() if p.requires_grad)
+        print(f"Parameters to be updated: {{{', '.join(repr(n) for n in updated)}}}")
         self._class_prompts = {}
-        self.optim = build_optimizer(self.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.optim = self.make_optimizer(self.prompt_learner)
+        self.sched = self.build_scheduler(self.optim)
         self.register_model(self.MODEL_NAME, self.prompt_learner, self.optim, self.sched)
+
+    def make_prompt_learner(self, classnames):
+        """The prompt learner over ``classnames`` (CoCoOp overrides this hook to add its meta-net)."""
+        return PromptLearner(self.text_encoder, self.tokenizer, classnames, **self.prompt_settings())
 
     # ------------------------------------------------------------------ prompts and logits
     def class_prompts_for(self, classnames):

@@ -22,7 +22,7 @@ dataset in base-to-new; the unseen classes of a GZSL benchmark), ``all-target`` 
 ``TRAINER.SHIP.TARGET_DATASET``, for cross-dataset transfer), or the path of a text file with one
 class name per line.
 """
-import os
+import copy
 import os.path as osp
 
 import torch
@@ -155,7 +155,7 @@ class ShipMixin:
 
         cfg, ship = self.cfg, self.cfg.TRAINER.SHIP
         classnames = self.get_train_classnames()
-        generator = build_generator_from_cfg(cfg, self.clip_model, self.tokenizer, classnames).to(self.device)
+        generator = build_generator_from_cfg(cfg, self.generator_text_encoder(), self.tokenizer, classnames).to(self.device)
         print(f"SHIP generator ({ship.GENERATOR}): {sum(p.numel() for p in generator.parameters() if p.requires_grad):,} "
               f"trainable parameters; {len(classnames) - len(self.label_only_classnames())} base + "
               f"{len(self.label_only_classnames())} label-only classes")
@@ -166,9 +166,9 @@ class ShipMixin:
             self._load_generator(generator, source)
         else:
             features, labels = self.generator_training_features()
-            print(f"SHIP stage 1: fitting the generator on {features.shape[0]} features for {ship.EPOCHS} epochs")
             fit_generator(generator, features, labels, epochs=ship.EPOCHS, lr=ship.LR, batch_size=ship.BATCH_SIZE,
-                          seed=self._ship_seed(), device=self.device)
+                          seed=self._ship_seed(), device=self.device, holdout=self.generator_holdout(),
+                          autocast=self._generator_autocast())
             self._save_generator(generator)
         generator.eval()
         self.generator = generator
@@ -181,10 +181,63 @@ class ShipMixin:
         return generator
 
     def generator_training_features(self):
-        """Normalised features of ``GEN_VIEWS`` augmented passes over the training images, and labels."""
-        views = max(int(self.cfg.TRAINER.SHIP.GEN_VIEWS), 1)
-        return self.extract_features(self.cache_loader(), views=views, average=False,
-                                     desc="SHIP stage 1: training features")
+        """Stage 1's data: the labelled training images as ``GEN_VIEWS`` augmented views (a fresh one per image
+        per step, read from the feature cache when it is on), or re-encoded at every step with ``GEN_VIEWS 0``."""
+        views = int(self.cfg.TRAINER.SHIP.GEN_VIEWS)
+        epochs = int(self.cfg.TRAINER.SHIP.EPOCHS)
+        n = len(self.dm.dataset.train_x)
+        if views < 0:
+            raise ValueError(f"TRAINER.SHIP.GEN_VIEWS must be >= 0 (0 = a fresh augmentation encoded at every step), "
+                             f"got {views}.")
+        if views == 0:
+            print(f"SHIP stage 1: fitting the generator on {n} training images, a fresh augmentation encoded at every "
+                  f"step, {epochs} epochs")
+            return self.data.fresh_views(), self.data.labels("train").to(self.device)
+        print(f"SHIP stage 1: fitting the generator on {n} training images x {views} augmented view(s), a random view "
+              f"per image per step, {epochs} epochs")
+        return self.augmented_features(views)
+
+    def generator_holdout(self):
+        """Validation features of the training (base) classes, for stage 1's held-out diagnostics (or None).
+
+        Only logged, never used to choose anything; skipped when the validation split is missing or
+        shares images with the test split.
+        """
+        from .evaluation import shared_images
+
+        dataset = self.dm.dataset
+        if not dataset.val or shared_images(dataset.val, dataset.test):
+            return None
+        base = [clean_classname(c) for c in super().get_train_classnames()]
+        keep = [i for i, item in enumerate(dataset.val)
+                if item.label < len(base) and clean_classname(item.classname) == base[item.label]]
+        if not keep:
+            return None
+        features, labels = self.split_features("val")
+        keep = torch.tensor(keep, device=features.device)
+        return features[keep], labels[keep]
+
+    def generator_text_encoder(self):
+        """The frozen text tower the generator decodes with, in ``TRAINER.SHIP.PREC`` (released: fp32).
+
+        When the trainer's CLIP runs in another precision (fp16 weights on CUDA), the generator gets its
+        own fp32 copy of the text tower (the image tower is not copied).
+        """
+        from shipclip.clip.precision import resolve_precision
+
+        prec = resolve_precision(self.cfg.TRAINER.SHIP.PREC, self.device)
+        want = torch.float16 if prec == "fp16" else torch.float32
+        text_encoder = self.text_encoder
+        if text_encoder.dtype != want:
+            text_encoder = copy.deepcopy(text_encoder).to(want)
+            print(f"SHIP generator: its own {prec} copy of the text tower (the trainer's CLIP runs in {self.precision})")
+        return text_encoder
+
+    def _generator_autocast(self):
+        from shipclip.clip.precision import autocast, resolve_precision
+
+        prec = resolve_precision(self.cfg.TRAINER.SHIP.PREC, self.device)
+        return (lambda: autocast("amp", self.device)) if prec == "amp" else None
 
     def _generator_dir(self):
         return osp.join(self.output_dir, GENERATOR_FOLDER)

@@ -7,9 +7,11 @@ evaluated classes) is added to CLIP's zero-shot classifier::
     cache_logits = exp(-beta * (1 - f @ K^T)) @ V
     logits       = clip_logits + alpha * cache_logits
 
-``TipAdapter`` is training-free: its "training" builds the cache (the mean of
-``TRAINER.TIP.AUGMENT_EPOCH`` augmented passes over the few-shot images) and searches alpha/beta
-on the validation split. ``TipAdapterF`` also fine-tunes the keys. Both save the cache (keys,
+``CacheTrainer`` holds what both share: the cache (keys: per image the mean of
+``TRAINER.TIP.AUGMENT_EPOCH`` augmented views, read from the feature cache when it is on), the
+zero-shot classifier, and the alpha/beta search on the validation split. Its two siblings:
+``TipAdapter`` is training-free (its "training" builds the cache and searches alpha/beta);
+``TipAdapterF`` also fine-tunes the keys with the usual epoch loop. Both save the cache (keys,
 entry class names, alpha, beta) as the ``tip_cache`` checkpoint, so eval-only runs reuse it.
 
 Values are built against the class names being evaluated: cache entries whose class is not in
@@ -19,15 +21,19 @@ prediction is therefore exactly the zero-shot classifier.
 Deviations from the released code, on purpose: alpha/beta are searched on validation features
 and Tip-Adapter-F's epoch is chosen on validation (or the last epoch is used), never on test.
 """
+import datetime
+import time
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from shipclip.clip.prompts import clean_classname
 
 from .base import ClipTrainer
 
-__all__ = ["TipAdapter", "TipAdapterF", "TipCache", "search_alpha_beta", "tip_logits", "search_grid",
+__all__ = ["CacheTrainer", "TipAdapter", "TipAdapterF", "TipCache", "search_alpha_beta", "tip_logits", "search_grid",
            "one_hot_values"]
 
 CLIP_SCALE = 100.0  # Tip-Adapter's fixed scale of the zero-shot logits (not CLIP's learned one)
@@ -154,8 +160,8 @@ class TipCache(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
-class TipAdapter(ClipTrainer):
-    """Training-free Tip-Adapter (``TRAINER.TIP.*``); ``OPTIM.MAX_EPOCH`` is not used."""
+class CacheTrainer(ClipTrainer):
+    """What Tip-Adapter and Tip-Adapter-F share: the cache, the classifier and the search on validation."""
 
     PREC_NODE = "TIP"
     MODEL_NAME = "tip_cache"
@@ -167,11 +173,12 @@ class TipAdapter(ClipTrainer):
         self.tip.adapter.weight.requires_grad_(self.LEARNABLE_KEYS)
         self._clip_weights = {}
         self._values = {}
-        self.optim, self.sched = self.build_optimizer_for(self.tip)
+        self.optim, self.sched = self.cache_optimizer(self.tip)
         self.register_model(self.MODEL_NAME, self.tip, self.optim, self.sched)
         print(f"Tip-Adapter templates ({self.cfg.TRAINER.TIP.TEMPLATES}): {list(self.templates())}")
 
-    def build_optimizer_for(self, module):
+    def cache_optimizer(self, module):
+        """(optimizer, scheduler) of the cache: none for the training-free Tip-Adapter."""
         return None, None
 
     # ------------------------------------------------------------------ classifier pieces
@@ -222,11 +229,12 @@ class TipAdapter(ClipTrainer):
 
         Keys: per image, the mean of the features of ``AUGMENT_EPOCH`` augmented views, normalised.
         """
-        views = int(self.cfg.TRAINER.TIP.AUGMENT_EPOCH)
+        views = max(int(self.cfg.TRAINER.TIP.AUGMENT_EPOCH), 1)
         print(f"Building the cache model from {views} augmented view(s) of {len(self.dm.dataset.train_x)} images")
-        keys, labels = self.extract_features(self.cache_loader(), views=max(views, 1), desc="Building cache")
+        feats = self.data.views("train", views)
+        keys = F.normalize(feats.mean(dim=0).to(self.device), dim=-1)
         lab2cname = self.dm.dataset.lab2cname
-        return keys, [lab2cname[int(label)] for label in labels]
+        return keys, [lab2cname[int(label)] for label in self.data.labels("train")]
 
     def build_cache(self):
         keys, names = self.cache_entries()
@@ -236,11 +244,10 @@ class TipAdapter(ClipTrainer):
 
     @torch.no_grad()
     def validation_features(self):
-        """Normalised val features and labels in the evaluated label space, or None without a val split."""
-        if self.val_loader is None:
-            return None
-        features, labels = self.extract_features(self.val_loader, desc="Validation features")
-        mapping = self.label_map(self.dm.dataset.val, self.get_eval_classnames()) if self.cfg.TEST.JOINT else None
+        """Normalised val features and labels in the evaluated label space (the val split must not be test)."""
+        items = self.selection_split("Tip-Adapter's alpha/beta search")
+        features, labels = self.split_features("val")
+        mapping = self.label_map(items, self.get_eval_classnames()) if self.cfg.TEST.JOINT else None
         if mapping is not None:
             labels = mapping.to(labels.device)[labels]
         return features, labels
@@ -249,11 +256,13 @@ class TipAdapter(ClipTrainer):
     def search_hparams(self):
         """Report zero-shot / init accuracy on val, then search alpha/beta there (never on test)."""
         tip_cfg = self.cfg.TRAINER.TIP
-        val = self.validation_features()
-        if val is None:
+        if not self.dm.dataset.val:
             print("No validation split: keeping alpha/beta at their initial values (no search on test)")
             return None
-        features, labels = val
+        if not tip_cfg.SEARCH_HP:
+            print("TRAINER.TIP.SEARCH_HP is False: keeping alpha/beta at their initial values")
+            return None
+        features, labels = self.validation_features()
         classnames = self.get_eval_classnames()
         clip_logits = CLIP_SCALE * features @ self.clip_weights(classnames).t()
         affinity = self.tip.affinity(features).float()
@@ -263,29 +272,10 @@ class TipAdapter(ClipTrainer):
         print(f"**** Zero-shot CLIP's val accuracy: {zs_acc:.2f}. ****")
         print(f"**** Tip-Adapter's val accuracy (alpha {float(self.tip.alpha):.2f}, beta {float(self.tip.beta):.2f}): "
               f"{init:.2f}. ****")
-        if not tip_cfg.SEARCH_HP:
-            return init
         alpha, beta, acc = search_alpha_beta(clip_logits, affinity, values, labels, tip_cfg.SEARCH_SCALE, tip_cfg.SEARCH_STEP)
         self.tip.set_hparams(alpha, beta)
         print(f"After searching, the best val accuracy: {acc:.2f} (alpha {alpha:.4f}, beta {beta:.4f})")
         return acc
-
-    # ------------------------------------------------------------------ "training"
-    def train(self):
-        """Build the cache, search alpha/beta on val, save the cache, then test."""
-        import time
-
-        self.time_start = time.time()
-        self.epoch = 0
-        print(f"{type(self).__name__} is training-free: OPTIM.MAX_EPOCH is not used")
-        self.build_cache()
-        val_acc = self.search_hparams()
-        self._model_epoch = 1
-        self.save_model(0, self.output_dir, val_result=val_acc)
-        self.after_train()
-
-    def deploy_final_model(self):
-        print("Deploy the cache with the alpha/beta chosen on validation")
 
     def _check_shapes(self, name, path, state_dict):
         """The entry count follows the checkpoint; only the feature width must match."""
@@ -297,27 +287,51 @@ class TipAdapter(ClipTrainer):
                 f"have {dim} dimensions. Evaluate with the backbone the cache was built with."
             )
 
+    def _elapsed(self):
+        elapsed = round(time.time() - getattr(self, "time_start", time.time()))
+        print(f"Elapsed: {datetime.timedelta(seconds=elapsed)}")
+        self.close_writer()
 
-class TipAdapterF(TipAdapter):
+
+class TipAdapter(CacheTrainer):
+    """Training-free Tip-Adapter (``TRAINER.TIP.*``); ``OPTIM.MAX_EPOCH`` is not used."""
+
+    def train(self):
+        """Build the cache, search alpha/beta on val, save the cache, then test."""
+        self.time_start = time.time()
+        self.epoch = 0
+        print(f"{type(self).__name__} is training-free: OPTIM.MAX_EPOCH is not used")
+        self.build_cache()
+        val_acc = self.search_hparams()
+        self._model_epoch = 1
+        self.save_model(0, self.output_dir, val_result=val_acc)
+        print("Finish training")
+        if not self.cfg.TEST.NO_TEST:
+            print("Deploy the cache with the alpha/beta chosen on validation")
+            self.test()
+        self._elapsed()
+
+
+class TipAdapterF(CacheTrainer):
     """Tip-Adapter-F: keys fine-tuned with AdamW, cosine lr stepped every iteration."""
 
     LEARNABLE_KEYS = True
     LR_STEP = "iter"
     LR_KEY = "TRAINER.TIP.LR"
 
-    def build_optimizer_for(self, module):
+    def lr_step_unit(self):
+        return "iter"  # its own cosine over all iterations (Tip-Adapter-F's schedule)
+
+    def cache_optimizer(self, module):
         tip_cfg = self.cfg.TRAINER.TIP
         optim = torch.optim.AdamW(module.parameters(), lr=tip_cfg.LR, eps=tip_cfg.EPS)
         total = max(int(self.cfg.OPTIM.MAX_EPOCH) * len(self.train_loader_x), 1)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=total)
         return optim, sched
 
-    def train(self):
-        ClipTrainer.train(self)
-
     def before_train(self):
         self.build_cache()  # initial keys; a resumed run then overwrites them with the trained ones
-        super(TipAdapter, self).before_train()
+        super().before_train()
 
     def after_train(self):
         """Deploy the last or best-on-val keys, search alpha/beta on val, save them, then test."""
@@ -327,15 +341,7 @@ class TipAdapterF(TipAdapter):
         self.save_searched(val_acc)
         if not self.cfg.TEST.NO_TEST:
             self.test()
-        self._finish()
-
-    def _finish(self):
-        import datetime
-        import time
-
-        elapsed = round(time.time() - getattr(self, "time_start", time.time()))
-        print(f"Elapsed: {datetime.timedelta(seconds=elapsed)}")
-        self.close_writer()
+        self._elapsed()
 
     def deploy_final_model(self):
         if self.cfg.TEST.FINAL_MODEL == "best_val" and not self.cfg.TEST.NO_TEST:

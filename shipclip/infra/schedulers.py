@@ -185,15 +185,31 @@ def _check_schedule(sch):
     return sch
 
 
-def build_lr_scheduler(optimizer, optim_cfg):
-    """Build the epoch scheduler described by Dassl's ``OPTIM`` node (call ``step()`` once per epoch)."""
+def build_lr_scheduler(optimizer, optim_cfg, iters_per_epoch=None):
+    """Build the scheduler described by Dassl's ``OPTIM`` node.
+
+    By default it advances once per epoch (call ``step()`` at the end of each epoch), as in Dassl.
+    With ``iters_per_epoch`` it advances once per iteration (``OPTIM.LR_STEP_UNIT iter``, as the
+    released SHIP code's ``CosineAnnealingLR`` over all iterations): the same schedule with its
+    epoch counts (``MAX_EPOCH``, ``STEPSIZE``, ``WARMUP_EPOCH``) multiplied by the iterations per epoch.
+    """
+    k = int(iters_per_epoch or 1)
+    if k < 1:
+        raise ValueError(f"iters_per_epoch must be >= 1, got {iters_per_epoch}.")
+    stepsize = optim_cfg.STEPSIZE
+    if k > 1:
+        if isinstance(stepsize, (list, tuple)):
+            stepsize = [int(m) * k if int(m) > 0 else int(m) for m in stepsize]
+        elif int(stepsize) > 0:
+            stepsize = int(stepsize) * k
+    warmup = int(optim_cfg.WARMUP_EPOCH)
     return EpochLRScheduler(
         optimizer,
         name=optim_cfg.LR_SCHEDULER,
-        max_epoch=optim_cfg.MAX_EPOCH,
-        stepsize=optim_cfg.STEPSIZE,
+        max_epoch=int(optim_cfg.MAX_EPOCH) * k,
+        stepsize=stepsize,
         gamma=optim_cfg.GAMMA,
-        warmup_epoch=optim_cfg.WARMUP_EPOCH,
+        warmup_epoch=warmup * k if warmup > 0 else warmup,
         warmup_type=optim_cfg.WARMUP_TYPE,
         warmup_cons_lr=optim_cfg.WARMUP_CONS_LR,
         warmup_min_lr=optim_cfg.WARMUP_MIN_LR,

@@ -94,7 +94,7 @@ def test_bad_inputs_are_rejected_before_training(tokenizer):
     bad[3, 0] = float("nan")
     with pytest.raises(ValueError, match="feature row 3 contains NaN"):
         fit_generator(gen, bad, y, epochs=1, log=None, progress=False)
-    with pytest.raises(ValueError, match="one per feature"):
+    with pytest.raises(ValueError, match="one per image"):
         fit_generator(gen, x, y[:-1], epochs=1, log=None, progress=False)
     with pytest.raises(ValueError, match="out of range"):
         fit_generator(gen, x, y + 1, epochs=1, log=None, progress=False)

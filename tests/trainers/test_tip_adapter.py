@@ -133,12 +133,12 @@ def test_eval_only_reloads_cache_and_new_classes_get_zero_shot(tip_base, color_r
 
 def test_no_validation_split_means_no_search(tip_base):
     t = tip_base[0]
-    alpha, beta, val_loader = float(t.tip.alpha), float(t.tip.beta), t.val_loader
-    t.val_loader = None
+    alpha, beta, val = float(t.tip.alpha), float(t.tip.beta), t.dm.dataset._val
+    t.dm.dataset._val = []
     try:
         assert t.search_hparams() is None
     finally:
-        t.val_loader = val_loader
+        t.dm.dataset._val = val
     assert (float(t.tip.alpha), float(t.tip.beta)) == (alpha, beta)
 
 
@@ -165,7 +165,7 @@ def test_tip_adapter_f_loss_falls_and_keys_move(color_root, tmp_path):
                  opts=TIP_OPTS + ["TRAINER.TIP.LR", "0.001", "TRAINER.TIP.INIT_ALPHA", "20.0", "TRAINER.TIP.INIT_BETA", "5.0"])
     t.build_cache()
     init = t.tip.keys.detach().clone()
-    feats, labels = t.extract_features(t.test_loader)  # held-out images of the same classes
+    feats, labels = t.split_features("test")  # held-out images of the same classes
     t.set_model_mode("train")
     losses = []
     for _ in range(20):

@@ -55,7 +55,7 @@ def zs_trainer(color_root, tmp_path_factory):
     return run_main("ZeroshotCLIP", color_root, tmp_path_factory.mktemp("zs_base"), no_train=True)
 
 
-def test_encode_images_normalises_and_passes_features_through(zs_trainer):
+def test_encode_images_normalises_and_cached_batches_pass_through(zs_trainer):
     batch = next(iter(zs_trainer.test_loader))
     raw = zs_trainer.encode_images(batch["img"], normalize=False)
     ref = zs_trainer.clip_model.encode_image(batch["img"]).float()
@@ -63,35 +63,38 @@ def test_encode_images_normalises_and_passes_features_through(zs_trainer):
     assert torch.allclose(raw, ref, atol=1e-5)
     normed = zs_trainer.encode_images(batch["img"])
     assert torch.allclose(normed.norm(dim=-1), torch.ones(len(normed)), atol=1e-5)
-    # A [B, D] input is a precomputed feature (feature cache): only normalised.
-    assert torch.allclose(zs_trainer.encode_images(raw), normed, atol=1e-6)
+    # A batch from a cached source says so ("feature"): its features are only normalised.
+    feats, labels = zs_trainer.batch_features({"feature": raw, "label": batch["label"]})
+    assert torch.allclose(feats, normed, atol=1e-6) and torch.equal(labels, batch["label"])
+    feats, _ = zs_trainer.batch_features(batch)
+    assert torch.allclose(feats, normed, atol=1e-6)
+    with pytest.raises(KeyError, match="'img' .* or 'feature'"):
+        zs_trainer.batch_features({"label": batch["label"]})
 
 
-def test_extract_features_averages_views_before_normalising(zs_trainer):
-    loader = zs_trainer.build_loader(zs_trainer.dm.dataset.train_x[:8], is_train_transform=True)  # flips, unshuffled
-    torch.manual_seed(3)
-    avg, labels = zs_trainer.extract_features(loader, views=2)
-    torch.manual_seed(3)
-    passes = []
-    for _ in range(2):
-        passes.append(torch.cat([zs_trainer.encode_images(b["img"], normalize=False) for b in loader]))
-    expected = torch.nn.functional.normalize((passes[0] + passes[1]) / 2, dim=-1)
-    assert torch.allclose(avg, expected, atol=1e-5)
-    assert labels.tolist() == [d.label for d in zs_trainer.dm.dataset.train_x[:8]]
-    torch.manual_seed(3)
-    every, rep = zs_trainer.extract_features(loader, views=2, average=False)
-    assert every.shape == (2 * len(labels), avg.shape[1]) and rep.tolist() == labels.tolist() * 2
-    assert torch.allclose(every, torch.nn.functional.normalize(torch.cat(passes), dim=-1), atol=1e-5)
+def test_augmented_views_are_seeded_passes_of_the_train_transform(color_root, tmp_path):
+    t = run_main("ZeroshotCLIP", color_root, tmp_path / "zs", no_train=True,
+                 opts=["INPUT.TRANSFORMS", "['random_resized_crop', 'random_flip', 'normalize']"])
+    views, labels = t.augmented_features(2)
+    items = t.dm.dataset.train_x
+    assert views.shape == (2, len(items), t.dim("embed_dim")) and labels.tolist() == [d.label for d in items]
+    # Independently: two passes over an unshuffled augmenting loader under the run's seed.
+    loader = t.data.image_loader(items, is_train=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(int(t.cfg.SEED))
+        passes = [torch.cat([t.encode_images(b["img"]) for b in loader]) for _ in range(2)]
+    assert torch.allclose(views, torch.stack(passes), atol=1e-5)
+    assert not torch.allclose(passes[0], passes[1], atol=1e-3)  # two different augmentations
+    assert t.data.views("train", 2) is t.data.views("train", 2)  # encoded once per run
 
 
-def test_extract_features_refuses_averaging_a_shuffled_loader(zs_trainer):
-    from torch.utils.data import DataLoader
-
-    shuffled = DataLoader(zs_trainer.build_loader(zs_trainer.dm.dataset.train_x[:10], False).dataset, batch_size=5,
-                          shuffle=True)
-    torch.manual_seed(0)
-    with pytest.raises(RuntimeError, match="shuffle=False"):
-        zs_trainer.extract_features(shuffled, views=3)
+def test_split_features_use_the_test_transform(zs_trainer):
+    feats, labels = zs_trainer.split_features("val")
+    items = zs_trainer.dm.dataset.val
+    expected = torch.cat([zs_trainer.encode_images(b["img"]) for b in zs_trainer.data.image_loader(items, False)])
+    assert torch.allclose(feats, expected, atol=1e-5) and labels.tolist() == [d.label for d in items]
+    with pytest.raises(ValueError, match="one .*view"):
+        zs_trainer.data.views("val", 2)
 
 
 def test_label_spaces_and_label_map(zs_trainer):
@@ -173,17 +176,19 @@ def test_feature_cache_serves_the_same_features(tmp_path, color_root):
     cache_opts = ["FEATURES.CACHE", "True", "FEATURES.DIR", str(tmp_path / "features"), "FEATURES.TRAIN_VIEWS", "1"]
     cached = run_main("ZeroshotCLIP", color_root, tmp_path / "cached", eval_only=True, opts=cache_opts)
     batch = next(iter(cached.test_loader))
-    assert batch["img"].shape == (8, cached.dim("embed_dim"))  # features, not images
+    assert "img" not in batch and batch["feature"].shape == (8, cached.dim("embed_dim"))  # features, said so
     assert read_results(tmp_path / "cached")["evaluations"][0]["metrics"] == \
         read_results(tmp_path / "plain")["evaluations"][0]["metrics"]
     plain_batch = next(iter(plain.test_loader))
     with torch.no_grad():
-        assert torch.allclose(cached.model_inference(batch["img"]), plain.model_inference(plain_batch["img"]), atol=1e-4)
+        assert torch.allclose(cached.logits_from_features(cached.batch_features(batch)[0]),
+                              plain.model_inference(plain_batch["img"]), atol=1e-4)
     entries = sorted((tmp_path / "features").iterdir())
     assert len(entries) == 3  # train, val and test
     stamps = [os.stat(e / "features.pt").st_mtime_ns for e in entries]
     again = run_main("ZeroshotCLIP", color_root, tmp_path / "again", eval_only=True, opts=cache_opts)
-    assert again.feature_identity() == cached.feature_identity()
+    assert again.data.identity == cached.data.identity
+    assert again.data.image_passes == 0  # everything read back
     assert sorted((tmp_path / "features").iterdir()) == entries  # reused, not rebuilt
     assert [os.stat(e / "features.pt").st_mtime_ns for e in entries] == stamps
 
