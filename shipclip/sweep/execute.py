@@ -14,6 +14,7 @@ from typing import Optional
 
 from shipclip.results import is_finished
 
+from .errors import SweepError
 from .grid import show_cmd
 
 SKIPPED, DONE, FAILED, BLOCKED = "skipped", "done", "failed", "blocked"
@@ -101,7 +102,7 @@ def start(run, ctx, cmd, env_overrides=None, capture=False):
     env = dict(os.environ)
     env.update(env_overrides or {})
     if not capture:
-        return Started(run, subprocess.Popen(cmd, cwd=ctx.cwd, env=env), time.time())
+        return Started(run, _popen(cmd, cwd=ctx.cwd, env=env), time.time())
     path = ctx.console_log(run)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     log_file = open(path, "w", encoding="utf-8")
@@ -110,9 +111,22 @@ def start(run, ctx, cmd, env_overrides=None, capture=False):
     log_file.write(show_cmd(cmd) + "\n")
     log_file.flush()
     env.setdefault("TQDM_MININTERVAL", "30")  # progress bars update a log file twice a minute, not 10 times a second
-    proc = subprocess.Popen(cmd, cwd=ctx.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        proc = _popen(cmd, cwd=ctx.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                      stderr=subprocess.STDOUT, start_new_session=True)
+    except BaseException:
+        log_file.close()
+        raise
     return Started(run, proc, time.time(), path, log_file, own_session=True)
+
+
+def _popen(cmd, **kwargs):
+    """Popen; an interpreter that cannot be started stops the sweep (every run uses the same one)."""
+    try:
+        return subprocess.Popen(cmd, **kwargs)
+    except OSError as exc:
+        raise SweepError(f"cannot start {cmd[0]}: {exc.strerror}. Set PYTHON to a Python interpreter with this "
+                         "project installed (and TRAIN_PY to its train.py).") from exc
 
 
 def finish(started, ctx):

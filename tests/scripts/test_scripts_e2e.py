@@ -7,6 +7,8 @@ in their real layout (``shipclip_testing.fake_datasets``) and a tiny random open
 ``results.json`` files the runs wrote, with the seed means, harmonic means and averages recomputed
 here. Base-to-new runs two seeds (ZeroshotCLIP on two datasets, CoOp and SHIP_CoOp on one); the
 other protocols run one seed each to keep the file fast. Independent script calls run two at a time.
+CoOp's base-to-new runs are repeated with ``LAUNCHER=local WORKERS=2`` from another folder (OUTPUT is
+relative, so the command lines are the same) and must write the same results.json files.
 """
 import json
 import math
@@ -213,7 +215,7 @@ def count_test_images(fake, classes):
 def base2new(world):
     """base2new.sh (repo configs, default CFG) for ZeroshotCLIP on two datasets, CoOp and SHIP_CoOp on dtd."""
     out = world.root / "out_base2new"
-    env = dict(world.env, OUTPUT=str(out), SEEDS="1 2")
+    env = dict(world.env, OUTPUT="out_base2new", SEEDS="1 2")  # relative to world.root, where the scripts run
     chains = [[("base2new.sh", ["dtd", "ZeroshotCLIP"], env), ("base2new.sh", ["oxford_pets", "ZeroshotCLIP"], env)],
               [("base2new.sh", ["dtd", "CoOp"], env), ("base2new.sh", ["dtd", "SHIP_CoOp"], env)]]
     procs = run_chains(chains, world.root)
@@ -281,7 +283,7 @@ def test_base2new_runs_hold_real_evaluations_of_the_right_classes(base2new, worl
             assert (run_dir / "prompt_learner" / "model.pth.tar-1").is_file()
         else:  # the new-class evaluation loads the model trained on the base classes of the same seed
             assert run["eval_only"] and run["load_epoch"] == 1
-            assert Path(run["model_dir"]) == base2new.runs[(dataset, trainer, "train_base", seed)]
+            assert world.root / run["model_dir"] == base2new.runs[(dataset, trainer, "train_base", seed)]
     ship_log = (base2new.runs[("dtd", "SHIP_CoOp", "train_base", 1)] / "log.txt").read_text()
     assert "SHIP stage 1: fitting the generator" in ship_log
 
@@ -380,7 +382,8 @@ def test_rerun_skips_finished_runs_and_keeps_the_results(base2new, world):
         assert proc.returncode == 0, describe(proc)
         assert proc.stdout.count("Skip: ") == 4, proc.stdout  # 2 seeds x (base, new)
         for seed in (1, 2):
-            assert f"Skip: {base2new.runs[('dtd', trainer, 'train_base', seed)]} is finished" in proc.stdout
+            skipped = base2new.runs[("dtd", trainer, "train_base", seed)].relative_to(world.root)
+            assert f"Skip: {skipped} is finished" in proc.stdout
         assert "train.py" not in proc.stdout and "Resume:" not in proc.stdout
     assert file_bytes(base2new.out) == before  # no results.json, log or checkpoint touched or added
     # The script ends with the table: the three methods side by side.
@@ -388,6 +391,30 @@ def test_rerun_skips_finished_runs_and_keeps_the_results(base2new, world):
     assert [h.split("/")[0].split(" ")[0] for h in header] == ["Dataset"] + ["ZeroshotCLIP"] * 3 + ["CoOp"] * 3 + \
         ["SHIP_CoOp"] * 3
     assert [h.rsplit(" ", 1)[1] for h in header[1:]] == ["Base", "New", "H"] * 3
+
+
+def test_local_launcher_with_two_workers_writes_the_serial_results(base2new, world, tmp_path):
+    """The same CoOp runs, two at a time (train then evaluate each seed), give byte-identical results.json."""
+    folder = world.root / "local_launcher"
+    folder.mkdir()
+    env = dict(base2new.env, LAUNCHER="local", WORKERS="2")
+    proc = run_script("base2new.sh", ["dtd", "CoOp"], env, folder)
+    assert proc.returncode == 0, describe(proc)
+    for role in ("train_base", "test_new"):
+        for seed in (1, 2):
+            serial = base2new.runs[("dtd", "CoOp", role, seed)]
+            local = folder / serial.relative_to(world.root)
+            assert (local / "results.json").read_bytes() == (serial / "results.json").read_bytes(), local
+            assert (folder / "out_base2new" / ".sweep" / "logs" / serial.relative_to(base2new.out)).with_suffix(
+                ".log").is_file()
+    assert sum(" done in " in line for line in proc.stdout.splitlines()) == 4
+    assert "Launcher local: 2 run(s) at a time" in proc.stdout
+    # The table it ends with shows the CoOp cells of the serial runs.
+    local_row = parse_tables(proc.stdout)["Base-to-new generalization"]["rows"]["dtd"]
+    serial_table = parse_tables(results_cli(base2new.out, "--format", "table", cwd=tmp_path).stdout)
+    serial_row = serial_table["Base-to-new generalization"]["rows"]["dtd"]
+    coop = [cell for header, cell in serial_row.items() if header.split("/")[0].split(" ")[0] == "CoOp"]
+    assert [cell for header, cell in local_row.items() if header != "Dataset"] == coop and len(coop) == 3
 
 
 # ------------------------------------------------------------------------------ other protocols
