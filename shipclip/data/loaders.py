@@ -145,10 +145,19 @@ class DataPath:
         tensors = None
         if self.cache is not None:
             parts = self._key(split, views)
-            tensors = self.cache.load(parts)
+            if distributed.is_distributed() and not distributed.is_main_process():
+                distributed.barrier()  # rank 0 builds a missing entry; the others read it afterwards
+                tensors = self.cache.load(parts)
+            else:
+                tensors = self.cache.load(parts)
+                if tensors is None:
+                    tensors = {"features": self._encode_views(split, views)}
+                    self.cache.save(parts, tensors)
+                if distributed.is_distributed():
+                    distributed.barrier()
             if tensors is None:
-                tensors = {"features": self._encode_views(split, views)}
-                self.cache.save(parts, tensors)
+                raise RuntimeError(f"Feature cache entry {self.cache.path(parts)} is missing after rank 0 built it: "
+                                   "FEATURES.DIR must be a folder every process of the run can read.")
             self.entries[key] = self.cache.path(parts)
         else:
             tensors = {"features": self._encode_views(split, views)}

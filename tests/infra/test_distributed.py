@@ -109,10 +109,16 @@ def linear_argv(data_root, cfg_file, output_dir, batch, flags=(), opts=()):
             "--seed", "3", *flags, "DATALOADER.TRAIN_X.BATCH_SIZE", str(batch), "VERBOSE", "False", *opts]
 
 
-def coop_argv(data_root, cfg_file, output_dir, batch, backbone, flags=()):
+def coop_argv(data_root, cfg_file, output_dir, batch, backbone, flags=(), opts=()):
     return linear_argv(data_root, cfg_file, output_dir, batch, flags=["--trainer", "CoOp", *flags], opts=[
         "MODEL.BACKBONE.NAME", str(backbone), "MODEL.BACKBONE.PRETRAINED", "none", "INPUT.SIZE", "(32, 32)",
-        "TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.PREC", "fp32", "OPTIM.MAX_EPOCH", "2"])
+        "TRAINER.COOP.N_CTX", "4", "TRAINER.COOP.PREC", "fp32", "OPTIM.MAX_EPOCH", "2", *opts])
+
+
+def cache_opts(folder):
+    """The feature cache on, with two augmented (flipped) views per training image."""
+    return ["FEATURES.CACHE", "True", "FEATURES.DIR", str(folder), "FEATURES.TRAIN_VIEWS", "2",
+            "INPUT.TRANSFORMS", "['random_flip', 'normalize']"]
 
 
 def run_in_process(argv):
@@ -160,6 +166,7 @@ def ddp(tmp_path_factory):
     spec = {"repo": REPO, "checks": str(root / "checks"), "runs": [
         linear_argv(root / "data", cfg_file, root / "dist_linear", BATCH),
         coop_argv(root / "data", cfg_file, root / "dist_coop", BATCH, backbone),
+        coop_argv(root / "data", cfg_file, root / "dist_coop_cached", BATCH, backbone, opts=cache_opts(root / "features")),
     ]}
     env = dict(os.environ, SHIP_ENGINE="builtin", OMP_NUM_THREADS="1")
     env.pop("WORLD_SIZE", None)
@@ -231,7 +238,24 @@ def test_two_process_coop_matches_one_process(ddp, tmp_path):
     assert [e["split"] for e in doc["evaluations"]] == ["test"]  # recorded once, by rank 0
     ours = json.loads((reference / "results.json").read_text())["evaluations"][0]["metrics"]
     assert doc["evaluations"][0]["metrics"]["total"] == ours["total"] == 9
-    assert ddp.stdout.count("Finish training") == 2  # one per run: rank 1 prints nothing
+    assert ddp.stdout.count("Finish training") == 3  # one per run: rank 1 prints nothing
+
+
+def test_two_process_coop_on_cached_features_matches_one_process(ddp, tmp_path):
+    """The shard sampler applies to cached features too: each rank reads its share of every global batch."""
+    reference = tmp_path / "single_coop_cached"
+    features = ddp.root / "features"
+    entries = sorted(p.name for p in features.iterdir())
+    assert len(entries) == 3  # train (2 views), val, test: built once, by rank 0
+    run_in_process(coop_argv(ddp.root / "data", ddp.cfg_file, reference, 2 * BATCH, ddp.backbone,
+                             opts=cache_opts(features)))
+    assert sorted(p.name for p in features.iterdir()) == entries  # the one-process run read the same entries
+    single = state(reference / "prompt_learner" / "model.pth.tar-2")
+    dist = state(ddp.root / "dist_coop_cached" / "prompt_learner" / "model.pth.tar-2")
+    uncached = state(ddp.root / "dist_coop" / "prompt_learner" / "model.pth.tar-2")
+    assert torch.allclose(dist["ctx"], single["ctx"], rtol=0, atol=1e-5)
+    assert not torch.allclose(dist["ctx"], uncached["ctx"], rtol=0, atol=1e-4)  # the flipped views mattered
+    assert files_under(ddp.root / "dist_coop_cached") == files_under(reference)
 
 
 # ------------------------------------------------------------------------ sampler (no processes)
