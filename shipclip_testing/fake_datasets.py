@@ -8,6 +8,9 @@ with foreign absolute paths. It returns a ``FakeDataset`` describing what a corr
 must read back (lists in file order, class names by label), so tests compare against it.
 
 Nothing is downloaded; the images are solid colours (one per class).
+
+One module on purpose (over the usual size): one small writer per supported on-disk layout, side
+by side, so that every layout DATASETS.md describes has its miniature in one place.
 """
 import io
 import json

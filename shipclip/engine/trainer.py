@@ -11,7 +11,10 @@ by a run killed before its first save is not a checkpoint) and restores the best
 result; TensorBoard is used only when it imports; ``TrainerX.run_epoch`` calls
 ``sampler.set_epoch`` so the sampling order of an epoch survives a resume.
 
-Multi-process runs (``torchrun``, see ``shipclip.engine.distributed``): ``model_backward_and_update``
+The three classes stay in one module (over the usual size), as in Dassl's own ``dassl/engine/trainer.py``:
+the hook order they share is what compatibility is about, and it reads best side by side.
+
+Multi-process runs (``torchrun``, see ``shipclip.infra.distributed``): ``model_backward_and_update``
 averages the gradients of the registered models over the processes (``sync_gradients``; a trainer
 with its own backward must call it before stepping, and a step without it raises);
 ``before_train`` gives every rank rank 0's weights; rank 0 alone evaluates (``test`` returns its

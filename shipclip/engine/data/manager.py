@@ -4,7 +4,7 @@
 refuses an empty loader: before that rule, a K-shot set smaller than the batch gave zero
 training batches and training silently did nothing.
 
-In a multi-process run (``shipclip.engine.distributed``) each training loader reads only its
+In a multi-process run (``shipclip.infra.distributed``) each training loader reads only its
 process's share of every global batch (``DistributedShardSampler``); ``batch_size`` is then per
 process. Evaluation loaders stay whole: rank 0 evaluates everything.
 """
