@@ -71,26 +71,20 @@ class EvaluationMixin:
 
     # ------------------------------------------------------------------ label spaces
     def get_eval_classnames(self):
-        """The label space evaluated on: the dataset's classes, or its joint space with ``TEST.JOINT``."""
+        """The label space evaluated on: the dataset's classes, or its joint space with ``TEST.JOINT``
+        (base then new; derived for a dataset that does not list them, see shipclip.ship.label_space)."""
         dataset = self.dm.dataset
         if self.cfg.TEST.JOINT:
-            names = getattr(dataset, "all_classnames", None)
-            if names:
-                return list(names)
+            from shipclip.ship.label_space import joint_classnames
+
+            return joint_classnames(self.cfg, dataset)
         return list(dataset.classnames)
 
     def joint_class_sets(self):
         """(seen, unseen) class names of the dataset, for ``TEST.JOINT``."""
-        dataset = self.dm.dataset
-        for seen_attr, unseen_attr in (("seen_classnames", "unseen_classnames"), ("base_classnames", "new_classnames")):
-            seen, unseen = getattr(dataset, seen_attr, None), getattr(dataset, unseen_attr, None)
-            if seen is not None and unseen is not None:
-                return list(seen), list(unseen)
-        raise AttributeError(
-            f"TEST.JOINT is True but dataset {type(dataset).__name__} exposes neither "
-            "seen_classnames/unseen_classnames nor base_classnames/new_classnames. Use a dataset of this "
-            "project or set TEST.JOINT False."
-        )
+        from shipclip.ship.label_space import joint_class_sets
+
+        return joint_class_sets(self.cfg, self.dm.dataset)
 
     def label_map(self, data_source, classnames):
         """Tensor mapping a split's labels to indices of ``classnames`` (None when they coincide).
@@ -182,10 +176,9 @@ class EvaluationMixin:
         if self.cfg.TEST.JOINT:
             seen, unseen = self.joint_class_sets()
             joint = joint_accuracy(y_true, y_pred, classnames, seen, unseen)
-            print("=> joint label space result")
-            print(f"* seen (per-class mean): {joint['seen']:.1f}% over {joint['num_seen_classes']} classes")
-            print(f"* unseen (per-class mean): {joint['unseen']:.1f}% over {joint['num_unseen_classes']} classes")
-            print(f"* harmonic: {joint['harmonic']:.1f}%")
+            from shipclip.metric_lines import print_joint_result
+
+            print_joint_result(joint)  # "* seen: x%" etc., as parse_test_res.py --keyword reads them
             metrics.update(joint)
         self.record(split, metrics)
         return list(results.values())[0]
@@ -218,7 +211,9 @@ class EvaluationMixin:
             "subsample_classes": str(cfg.DATASET.SUBSAMPLE_CLASSES),
             "engine": ENGINE,
         }
-        info.update(getattr(self, "run_args", None) or {})
+        from shipclip.provenance import run_provenance
+
+        info.update(run_provenance(cfg, getattr(self, "run_args", None)))  # our train.py's, or the command line's
         return info
 
     def record(self, split, metrics):

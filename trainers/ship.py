@@ -83,47 +83,21 @@ class ShipMixin:
     def label_only_classnames(self):
         """Label-only class names (not already among the base classes), computed once."""
         if getattr(self, "_label_only", None) is None:
-            base = {clean_classname(c).lower() for c in super().get_train_classnames()}
-            self._label_only = [n for n in self._requested_label_only() if clean_classname(n).lower() not in base]
+            from shipclip.ship.label_space import label_only_classnames
+
+            self._label_only = label_only_classnames(self.cfg, self.dm.dataset, super().get_train_classnames())
         return list(self._label_only)
 
     def _requested_label_only(self):
-        mode = str(self.cfg.TRAINER.SHIP.LABEL_ONLY)
-        dataset = self.dm.dataset
-        if mode == "new":
-            for attr in ("new_classnames", "unseen_classnames"):
-                names = getattr(dataset, attr, None)
-                if names is not None:
-                    return list(names)
-            raise AttributeError(
-                f"TRAINER.SHIP.LABEL_ONLY new needs a dataset that exposes its new (label-only) classes, but "
-                f"{type(dataset).__name__} has no new_classnames. Use a dataset of this project, or give a file "
-                "of class names as TRAINER.SHIP.LABEL_ONLY."
-            )
-        if mode == "all-target":
-            return self._target_dataset_classnames()
-        return read_classname_file(mode)
+        """``LABEL_ONLY`` as asked (new: derived for a dataset that does not list them; all-target; a file)."""
+        from shipclip.ship.label_space import requested_label_only
+
+        return requested_label_only(self.cfg, self.dm.dataset)[0]
 
     def _target_dataset_classnames(self):
-        from shipclip.backend import build_dataset
+        from shipclip.ship.label_space import target_dataset_classnames
 
-        target = str(self.cfg.TRAINER.SHIP.TARGET_DATASET)
-        if not target:
-            raise ValueError("TRAINER.SHIP.LABEL_ONLY all-target needs TRAINER.SHIP.TARGET_DATASET (a dataset "
-                             "name such as OxfordPets, or a dataset YAML such as configs/datasets/oxford_pets.yaml).")
-        cfg = self.cfg.clone()
-        cfg.defrost()
-        yaml_path = target if target.endswith((".yaml", ".yml")) else _dataset_yaml(target)
-        if yaml_path is not None:
-            cfg.merge_from_file(yaml_path)
-        else:
-            cfg.DATASET.NAME = target
-        cfg.DATASET.SUBSAMPLE_CLASSES = "all"
-        cfg.DATASET.NUM_SHOTS = -1
-        dataset = build_dataset(cfg)
-        names = getattr(dataset, "all_classnames", None) or dataset.classnames
-        print(f"SHIP: {len(names)} label-only classes from target dataset {cfg.DATASET.NAME}")
-        return list(names)
+        return target_dataset_classnames(self.cfg, str(self.cfg.TRAINER.SHIP.TARGET_DATASET))[0]
 
     def get_train_classnames(self):
         return list(super().get_train_classnames()) + self.label_only_classnames()

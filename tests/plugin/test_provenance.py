@@ -57,3 +57,17 @@ def test_non_script_process_names_no_train_py():
 
     info = run_provenance(ship_cfg(), argv=["python"])
     assert info["train_py"] == "" and info["config"] is None
+
+
+def test_project_trainer_reads_the_lab_command_line(monkeypatch):
+    """Our trainers under a lab's train.py (nobody hands run_args over): results.json still has the provenance."""
+    import sys
+    from types import SimpleNamespace
+
+    from shipclip.trainers.evaluation import EvaluationMixin
+
+    monkeypatch.setattr(sys, "argv", list(COOP_TEST_ARGV))
+    info = EvaluationMixin.run_info(SimpleNamespace(cfg=ship_cfg()))
+    assert (info["config"], info["eval_only"], info["load_epoch"], info["label_only"]) == \
+        ("vit_b16_ctxv1", True, 10, "new")
+    assert info["train_py"] == os.path.abspath("/lab/CoOp/train.py")
