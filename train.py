@@ -14,6 +14,9 @@ classes without editing this file::
 
     SHIPCLIP_EXTRA_MODULES=my_trainers,/path/to/my_dataset.py python train.py --trainer MyTrainer ...
 
+SHIP on your own trainer: ``--trainer SHIP+<Name>`` runs the registered trainer ``<Name>`` (e.g. one
+listed in ``SHIPCLIP_EXTRA_MODULES``) with SHIP (see shipclip/ship/lab_trainers.py and docs/DASSL.md).
+
 Several GPUs (built-in engine): ``torchrun --standalone --nproc_per_node N train.py ...`` runs one
 process per GPU; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is then per process (see docs/MULTI_GPU.md).
 """

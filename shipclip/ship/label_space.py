@@ -77,6 +77,13 @@ def class_split(cfg, dataset):
     if declared is not None:
         return declared
     name = type(dataset).__name__
+    if not all(hasattr(dataset, attr) for attr in ("lab2cname", "train_x", "classnames")):
+        raise AttributeError(
+            f"TEST.JOINT and TRAINER.SHIP.LABEL_ONLY new need the base and new classes of dataset {name}, which lists "
+            "neither base_classnames/new_classnames nor seen_classnames/unseen_classnames and is not a Dassl dataset "
+            "(train_x, lab2cname) they could be derived from. Give those attributes, or the label-only classes as a "
+            "file (TRAINER.SHIP.LABEL_ONLY /path/to/names.txt)."
+        )
     mode = _subsample_mode(cfg)
     if mode == "all":
         base, new = _rule_split(dataset)
