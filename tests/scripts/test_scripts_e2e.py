@@ -125,9 +125,12 @@ def hm(a, b):
 
 
 def parse_tables(text):
-    """``results.py`` terminal output -> {title start: {"headers": [...], "rows": {first cell: {header: cell}}}}.
+    """``results.py`` terminal output -> {title start: {"headers": [...], "rows": {first cell: {header: cell}},
+    "row_list": [{header: cell}, ...]}}.
 
-    A script's output is read from its final ``results.py`` call on (the runs' logs come before it).
+    Cells are cut at the columns of the dashed line under the header; a blank first cell (a
+    table with several rows per dataset) repeats the one above it in ``row_list``. A script's
+    output is read from its final ``results.py`` call on (the runs' logs come before it).
     """
     lines = text.splitlines()
     calls = [k for k, line in enumerate(lines) if line.startswith("+ ") and "scripts/results.py" in line]
@@ -140,15 +143,21 @@ def parse_tables(text):
         i += 1
         while not re.match(r"^-+(\s+-+)*$", lines[i + 1]):  # skip the seeds note up to the header
             i += 1
-        headers = re.split(r"\s{2,}", lines[i].strip())
-        rows = {}
+        spans = [m.span() for m in re.finditer(r"-+", lines[i + 1])]
+        spans = [(start, spans[k + 1][0] if k + 1 < len(spans) else None) for k, (start, _) in enumerate(spans)]
+        cut = lambda line: [line[a:b].strip() for a, b in spans]
+        headers = cut(lines[i])
+        rows, row_list = {}, []
         i += 2
         while i < len(lines) and lines[i].strip():
-            cells = re.split(r"\s{2,}", lines[i].strip())
-            assert len(cells) == len(headers), (headers, lines[i])
+            cells = cut(lines[i])
+            assert all(cells[1:]) and len(lines[i].rstrip()) > spans[-1][0], (headers, lines[i])
+            if not cells[0] and row_list:
+                cells[0] = row_list[-1][headers[0]]
             rows[cells[0]] = dict(zip(headers, cells))
+            row_list.append(rows[cells[0]])
             i += 1
-        tables[title.split(" (")[0]] = {"headers": headers, "rows": rows}
+        tables[title.split(" (")[0]] = {"headers": headers, "rows": rows, "row_list": row_list}
     return tables
 
 
@@ -431,7 +440,7 @@ def test_xd_trains_on_imagenet_with_target_classes_and_tests_on_the_target(other
     assert source["metrics"]["total"] == count_test_images(world.fakes["imagenet"], {0, 1, 2})
     assert target["metrics"]["total"] == count_test_images(world.fakes["dtd"], set(range(NUM_CLASSES)))
     assert test_doc["run"]["eval_only"] and Path(test_doc["run"]["model_dir"]) == train_dir
-    assert f"SHIP: {NUM_CLASSES} label-only classes from target dataset DescribableTextures" in \
+    assert f"SHIP: {NUM_CLASSES} label-only classes (the classes of target dataset DescribableTextures)" in \
         (train_dir / "log.txt").read_text()
     table = parse_tables(proc.stdout)["Cross-dataset transfer and domain generalization"]
     assert table["headers"] == ["Target", "SHIP_CoOp Acc"]
@@ -471,12 +480,14 @@ def test_fewshot_table_has_one_column_per_shot_count(others, world):
         check_cell(table["rows"]["dtd"][f"CoOp {shots}-shot"], entry["metrics"]["accuracy"])
 
 
-def test_ablation_table_has_one_method_per_variant(others, world):
+def test_ablation_table_has_one_row_per_variant(others, world):
     proc = check_ran(others, "ablation")
     table = parse_tables(proc.stdout)["Ablations under base-to-new"]
     variants = {"no_kl": ["TRAINER.SHIP.LAMBDA_KL", "0.0"], "GENERATOR=mlp": ["TRAINER.SHIP.GENERATOR", "mlp"]}
-    assert sorted(table["headers"][1:]) == sorted(f"{v} {m}" for v in variants for m in ("Base", "New", "H"))
-    assert list(table["rows"]) == ["tiny_dtd"]  # the dataset YAML's stem
+    assert table["headers"] == ["Dataset", "Variant", "Base", "New", "H", "ΔBase", "ΔNew", "ΔH"]
+    rows = {row["Variant"]: row for row in table["row_list"]}
+    assert sorted(rows) == sorted(variants)
+    assert {row["Dataset"] for row in table["row_list"]} == {"tiny_dtd"}  # the dataset YAML's stem
     for variant, override in variants.items():
         accs = {}
         for role in ("train_base", "test_new"):
@@ -489,10 +500,12 @@ def test_ablation_table_has_one_method_per_variant(others, world):
             assert entry["metrics"]["total"] == count_test_images(world.fakes["dtd"], {0, 1} if role == "train_base"
                                                             else {2, 3})
             accs[role] = entry["metrics"]["accuracy"]
-        row = table["rows"]["tiny_dtd"]
-        check_cell(row[f"{variant} Base"], accs["train_base"])
-        check_cell(row[f"{variant} New"], accs["test_new"])
-        check_cell(row[f"{variant} H"], hm(accs["train_base"], accs["test_new"]))
+        row = rows[variant]
+        check_cell(row["Base"], accs["train_base"])
+        check_cell(row["New"], accs["test_new"])
+        check_cell(row["H"], hm(accs["train_base"], accs["test_new"]))
+        # No variant is the full method (named "full" or without overrides): no differences to show.
+        assert [row[f"Δ{m}"] for m in ("Base", "New", "H")] == ["-"] * 3
     log = (others.out / "ablation" / "GENERATOR=mlp" / "base2new" / "train_base" / "tiny_dtd" / f"shots_{SHOTS}"
            / "SHIP_CoOp" / "ship_tiny" / "seed1" / "log.txt").read_text()
     assert "SHIP generator (mlp)" in log

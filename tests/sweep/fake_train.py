@@ -35,6 +35,13 @@ def wait_for(predicate, timeout_s):
     return False
 
 
+def write_whole(path, text):
+    """Write a marker another call may be reading: it appears complete or not at all."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     parser = argparse.ArgumentParser()
     for flag in ("--root", "--seed", "--trainer", "--dataset-config-file", "--config-file", "--output-dir",
@@ -50,16 +57,14 @@ def main():
     if running_dir:
         os.makedirs(running_dir, exist_ok=True)
         marker = os.path.join(running_dir, hashlib.sha1(out.encode()).hexdigest())
-        with open(marker, "w") as f:
-            f.write(out)
+        write_whole(marker, out)
         os.makedirs(os.path.join(running_dir, "started"), exist_ok=True)
-        with open(os.path.join(running_dir, "started", os.path.basename(marker)), "w") as f:
-            f.write(out)
+        write_whole(os.path.join(running_dir, "started", os.path.basename(marker)), out)
     try:
         others = []
         if running_dir:
             others = sorted(open(os.path.join(running_dir, n)).read() for n in os.listdir(running_dir)
-                            if n != "started" and os.path.join(running_dir, n) != marker)
+                            if n != "started" and not n.endswith(".tmp") and os.path.join(running_dir, n) != marker)
         if env.get("FAKE_CALLS"):
             with open(env["FAKE_CALLS"], "a") as f:
                 f.write(json.dumps({"out": out, "argv": sys.argv[1:], "running": others,
@@ -77,7 +82,7 @@ def main():
             pair = env["FAKE_PAIR"].split("|")
             if any(p in out for p in pair):  # wait until both have started: they ran at the same time
                 started = lambda: [open(os.path.join(running_dir, "started", n)).read()
-                                   for n in os.listdir(os.path.join(running_dir, "started"))]
+                                   for n in os.listdir(os.path.join(running_dir, "started")) if not n.endswith(".tmp")]
                 if not wait_for(lambda: all(any(p in n for n in started()) for p in pair), 60):
                     print(f"{pair} never ran at the same time", file=sys.stderr)
                     return 4
