@@ -28,7 +28,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from shipclip.backend import TrainerX, build_lr_scheduler, build_optimizer, compute_accuracy, engine_description
 from shipclip.clip.image import ImageEncoder
@@ -37,6 +36,7 @@ from shipclip.clip.precision import autocast, clip_precision_for, make_grad_scal
 from shipclip.clip.prompts import clean_classname
 from shipclip.clip.text import TextEncoder
 from shipclip.data import DataPath, batch_inputs, feature_identity
+from shipclip.progress import progress_bar
 
 from .checkpointing import GRAD_SCALER_FILE, CheckpointMixin
 from .evaluation import EvaluationMixin, SelectionOnTestError, harmonic_mean, joint_accuracy
@@ -190,7 +190,7 @@ class ClipTrainer(EvaluationMixin, CheckpointMixin, TrainerX):
         tokens = self.tokenizer(texts).to(self.device)
         feats = []
         starts = range(0, tokens.shape[0], self.TEXT_CHUNK)
-        for i in tqdm(starts, desc="Encoding class prompts", leave=False, disable=len(starts) < 2):
+        for i in progress_bar(starts, desc="Encoding class prompts", leave=False, disable=len(starts) < 2):
             chunk = tokens[i:i + self.TEXT_CHUNK]
             length = self.text_encoder.sequence_length(chunk)
             chunk = chunk[:, :length]

@@ -11,9 +11,9 @@ Selection (Tip-Adapter's alpha/beta search, ``TEST.FINAL_MODEL best_val``, anyth
 split that shares images with the test split (CoOp's ImageNet sets ``val = test``).
 """
 import torch
-from tqdm import tqdm
 
 from shipclip.clip.prompts import clean_classname
+from shipclip.progress import progress_bar
 
 __all__ = ["EvaluationMixin", "SelectionOnTestError", "joint_accuracy", "harmonic_mean"]
 
@@ -156,7 +156,7 @@ class EvaluationMixin:
         self._text_cache = {}
         y_true, y_pred = [], []
         try:
-            for batch in tqdm(loader):
+            for batch in progress_bar(loader, desc=f"Evaluating ({split})", leave=False):
                 features, labels = self.batch_features(batch)
                 if mapping is not None:
                     labels = mapping.to(labels.device)[labels]

@@ -23,11 +23,12 @@ dataset in base-to-new; the unseen classes of a GZSL benchmark), ``all-target`` 
 class name per line.
 """
 import copy
-import os.path as osp
 
 import torch
 
 from shipclip.clip.prompts import clean_classname
+from shipclip.ship.label_space import read_classname_file  # noqa: F401  (kept importable from here)
+from shipclip.ship.persistence import load_generator, save_generator, saved_generator_dir
 
 from .cocoop import CoCoOp
 from .coop import CoOp
@@ -36,44 +37,11 @@ from .tip_adapter import TipAdapter, TipAdapterF
 __all__ = ["ShipMixin", "SHIP_CoOp", "SHIP_CoCoOp", "SHIP_TipAdapter", "SHIP_TipAdapterF",
            "read_classname_file"]
 
-GENERATOR_FOLDER = "generator"
-
-
-def read_classname_file(path):
-    """Class names from a text file: one per line, blank lines and ``#`` comments ignored."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'TRAINER.SHIP.LABEL_ONLY names the file "{path}", which does not exist. Give "new", '
-            '"all-target", or the path of a text file with one class name per line.'
-        )
-    with open(path, encoding="utf-8") as f:
-        names = [line.strip() for line in f if line.strip() and not line.strip().startswith("#")]
-    if not names:
-        raise ValueError(f'The class-name file "{path}" (TRAINER.SHIP.LABEL_ONLY) has no class names.')
-    seen, duplicates = set(), []
-    for name in names:
-        key = clean_classname(name).lower()
-        if key in seen:
-            duplicates.append(name)
-        seen.add(key)
-    if duplicates:
-        raise ValueError(f'The class-name file "{path}" lists these names more than once: {duplicates[:10]}. '
-                         "Remove the duplicates.")
-    return names
-
-
 def _rank():
     """Process rank under torchrun (0 otherwise): each rank draws its own synthetic features."""
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def _dataset_yaml(key):
-    """``configs/datasets/<key>.yaml`` of this repository when it exists (scripts pass the YAML key)."""
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    path = osp.join(root, "configs", "datasets", f"{key}.yaml")
-    return path if osp.isfile(path) else None
 
 
 class ShipMixin:
@@ -135,15 +103,15 @@ class ShipMixin:
               f"{len(self.label_only_classnames())} label-only classes")
         if not self.label_only_classnames():
             print("SHIP: no label-only classes outside the training classes; stage 2 equals the base method")
-        source = self._saved_generator_dir()
+        source = saved_generator_dir(cfg, self.output_dir)
         if source is not None:
-            self._load_generator(generator, source)
+            load_generator(generator, cfg, source)
         else:
             features, labels = self.generator_training_features()
             fit_generator(generator, features, labels, epochs=ship.EPOCHS, lr=ship.LR, batch_size=ship.BATCH_SIZE,
                           seed=self._ship_seed(), device=self.device, holdout=self.generator_holdout(),
                           autocast=self._generator_autocast())
-            self._save_generator(generator)
+            save_generator(generator, cfg, self.output_dir, type(self).__name__)
         generator.eval()
         self.generator = generator
         self.syn_rng = make_rng(self._ship_seed(), "cpu")
@@ -212,53 +180,6 @@ class ShipMixin:
 
         prec = resolve_precision(self.cfg.TRAINER.SHIP.PREC, self.device)
         return (lambda: autocast("amp", self.device)) if prec == "amp" else None
-
-    def _generator_dir(self):
-        return osp.join(self.output_dir, GENERATOR_FOLDER)
-
-    def _saved_generator_dir(self):
-        """A folder holding a saved generator to reuse: GENERATOR_DIR, else this run's own (resume)."""
-        reuse = str(self.cfg.TRAINER.SHIP.GENERATOR_DIR)
-        if reuse:
-            folder = reuse if osp.basename(osp.normpath(reuse)) == GENERATOR_FOLDER else osp.join(reuse, GENERATOR_FOLDER)
-            if not osp.isfile(osp.join(folder, "checkpoint")):
-                raise FileNotFoundError(
-                    f'TRAINER.SHIP.GENERATOR_DIR is "{reuse}" but no saved generator was found in "{folder}" '
-                    "(expected a 'checkpoint' pointer file and model.pth.tar-<N>). Point it at the output folder of "
-                    "a SHIP training run."
-                )
-            return folder
-        own = self._generator_dir()
-        return own if osp.isfile(osp.join(own, "checkpoint")) else None
-
-    def _load_generator(self, generator, folder):
-        from shipclip.backend import load_checkpoint
-
-        with open(osp.join(folder, "checkpoint")) as f:
-            path = osp.join(folder, f.read().strip())
-        checkpoint = load_checkpoint(path)
-        meta = checkpoint.get("ship", {})
-        if meta.get("generator") not in (None, str(self.cfg.TRAINER.SHIP.GENERATOR)):
-            raise ValueError(f'The generator in "{path}" is a {meta.get("generator")!r} generator but '
-                             f"TRAINER.SHIP.GENERATOR is {self.cfg.TRAINER.SHIP.GENERATOR!r}.")
-        try:
-            generator.load_state_dict(checkpoint["state_dict"])
-        except RuntimeError as exc:
-            raise ValueError(
-                f'The generator in "{path}" does not fit the current settings (backbone or TRAINER.SHIP sizes such '
-                f"as LATENT_DIM, ENC_HIDDEN, GEN_HIDDEN, N_CTX): {str(exc).splitlines()[0]}"
-            ) from None
-        print(f'SHIP stage 1: loaded the generator from "{path}" (fitting skipped)')
-
-    def _save_generator(self, generator):
-        from shipclip.infra.checkpoint import save_checkpoint
-
-        ship = self.cfg.TRAINER.SHIP
-        state = {"state_dict": generator.state_dict(), "epoch": int(ship.EPOCHS), "optimizer": None,
-                 "scheduler": None, "val_result": None,
-                 "ship": {"generator": str(ship.GENERATOR), "classnames": list(generator.classnames),
-                          "trainer": type(self).__name__}}
-        save_checkpoint(state, self._generator_dir())
 
     # ------------------------------------------------------------------ stage 2
     def training_stage(self):

@@ -27,9 +27,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from shipclip.clip.prompts import clean_classname
+from shipclip.progress import progress_bar
 
 from .base import ClipTrainer
 
@@ -76,7 +76,7 @@ def search_alpha_beta(clip_logits, affinity, values, labels, search_scale, searc
     alphas = search_grid(search_scale[1], search_step[1])
     labels = labels.to(clip_logits.device)
     best = (-1, 0.0, 0.0)  # (correct, alpha, beta)
-    for beta in tqdm(betas, desc="Searching alpha/beta", leave=False):
+    for beta in progress_bar(betas, desc="Searching alpha/beta", leave=False):
         cache_logits = torch.exp(-beta * (1.0 - affinity)) @ values
         for alpha in alphas:
             correct = int(((clip_logits + alpha * cache_logits).argmax(dim=1) == labels).sum())

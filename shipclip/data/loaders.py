@@ -22,9 +22,9 @@ image tower never sees an image twice (``image_passes`` counts what it did see).
 """
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from shipclip.infra import distributed
+from shipclip.progress import progress_bar
 from shipclip.infra.sampling import DistributedShardSampler, EpochShuffleSampler
 
 from .feature_cache import FeatureCache, cache_root, data_signature, transform_signature
@@ -173,7 +173,7 @@ class DataPath:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._view_seed(split))
             for v in range(views):
-                bar = tqdm(loader, desc=f"Caching {split} features view {v + 1}/{views}" if self.cache is not None
+                bar = progress_bar(loader, desc=f"Caching {split} features view {v + 1}/{views}" if self.cache is not None
                            else f"Encoding {split} features view {v + 1}/{views}", leave=False)
                 feats = []
                 for batch in bar:

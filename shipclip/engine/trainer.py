@@ -29,10 +29,11 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from shipclip.infra import distributed
 from shipclip.infra.checkpoint import load_checkpoint, resume_models, save_checkpoint
+from shipclip.progress import progress_bar
+
 from .data import DataManager
 from .evaluation import build_evaluator
 from .registry import Registry, check_availability
@@ -378,7 +379,7 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader):
+        for batch in progress_bar(data_loader):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
             self.evaluator.process(output, label)

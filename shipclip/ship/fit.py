@@ -24,7 +24,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from shipclip.progress import progress_bar
 
 from .vae import LOSS_TERMS
 
@@ -144,7 +144,7 @@ def fit_generator(generator, features, labels, epochs=50, lr=1e-3, batch_size=25
         seed: seeds the minibatch shuffling, the view draws and the reparameterisation noise (None = unseeded).
         device: where to train (None = where the generator already is).
         log: callable for one line per epoch (None = silent).
-        progress: show a tqdm bar over all steps.
+        progress: show a progress bar over all steps (on a terminal only, never in log.txt).
         holdout: optional ``(features [M, D], labels [M])`` scored with :func:`holdout_diagnostics`.
         autocast: optional context-manager factory wrapped around the forward pass (mixed precision).
 
@@ -183,8 +183,8 @@ def fit_generator(generator, features, labels, epochs=50, lr=1e-3, batch_size=25
     steps = math.ceil(n / batch_size)
     history = []
     generator.train()
-    bar = tqdm(total=epochs * steps, desc=STAGE, disable=not progress, leave=False, dynamic_ncols=True)
-    emit = bar.write if (progress and log is print) else log  # keep log lines off the bar's line
+    bar = progress_bar(total=epochs * steps, desc=STAGE, disable=not progress, leave=False, dynamic_ncols=True)
+    emit = bar.write if (not bar.disable and log is print) else log  # keep log lines off the bar's line
     try:
         for epoch in range(1, epochs + 1):
             order = torch.randperm(n, generator=shuffle_rng)
