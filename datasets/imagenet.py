@@ -2,8 +2,19 @@
 
 Layout: ``imagenet/classnames.txt`` (``<wnid> <readable name>`` per line, CoOp's file: the names
 change the prompts, so do not substitute another list) and ``imagenet/images/{train,val}/<wnid>/``.
-Labels are positions in the sorted list of class folders; val (50,000 images, arranged in class
-folders) is the test set and also serves as val; few-shot sampling applies to train only.
+Labels are positions in the sorted list of class folders; ILSVRC's validation images (50,000,
+arranged in class folders) are the test set.
+
+Validation split. CoOp sets ``val = test`` for ImageNet, so anything selected on "val" (Tip-Adapter's
+alpha/beta, ``TEST.FINAL_MODEL best_val``) would be selected on the test images. Here val is drawn
+from the *training* images instead, as the few-shot datasets draw theirs: after CoOp's K-shot draw
+of train (unchanged, same picks as CoOp), ``min(K, 4)`` images per class are drawn from the training
+images that were not picked (:class:`HeldOutValidation`, a private RNG seeded by ``SEED``, so the
+draw is the same per seed and leaves python's global random stream as CoOp leaves it). Both lists
+are cached together in the few-shot cache file. Train, val and test share no image. With
+``NUM_SHOTS < 1`` (all training images) there is no image outside train and test to validate on
+without changing CoOp's training set, so there is no val split: selection is refused with a clear
+error (use ``TEST.FINAL_MODEL last_step`` and ``TRAINER.TIP.SEARCH_HP False``).
 
 Differences from CoOp, both for speed and reproducibility: files are listed with ``os.scandir``
 in sorted order (CoOp keeps the file system's order, so its ImageNet few-shot picks depend on
@@ -11,16 +22,18 @@ the machine), and listed files are not stat-ed again, which is why no ``preproce
 list cache is needed.
 """
 import os
+import random
 from collections import OrderedDict
 
 from tqdm import tqdm
 
 from .benchmark import BenchmarkDataset
+from .fewshot import fewshot_train_val, val_shots
 from .layout import DatasetLayoutError, docs_hint, require_file, unchecked_datum
 from .splits import label_names
 from .templates import CUSTOM_TEMPLATES
 
-__all__ = ["ImageNet", "ImageNetFolders", "read_classnames", "sorted_subfolders", "sorted_images"]
+__all__ = ["ImageNet", "ImageNetFolders", "HeldOutValidation", "read_classnames", "sorted_subfolders", "sorted_images"]
 
 
 def read_classnames(path):
@@ -91,8 +104,45 @@ class ImageNetFolders(BenchmarkDataset):
         return items
 
 
+class HeldOutValidation:
+    """The ``sample_fn`` of :func:`~.fewshot.fewshot_train_val` that gives ImageNet a validation split.
+
+    ``fewshot_train_val(train, train, ...)`` calls it twice: first on the training list with K shots
+    (delegated to ``draw_train``, CoOp's draw), then on the training list again with ``min(K, 4)``
+    shots, which this draws per class (first-appearance order, all left-over images when fewer)
+    from the images the first call did not pick, with ``random.Random(seed)`` (unseeded when
+    ``seed < 0``, like an unseeded run's few-shot draw).
+    """
+
+    def __init__(self, draw_train, seed):
+        self.draw_train = draw_train
+        self.rng = random.Random(int(seed)) if int(seed) >= 0 else random.Random()
+        self.picked = None
+
+    def __call__(self, items, num_shots):
+        if self.picked is None:
+            picked = self.draw_train(items, num_shots=num_shots)
+            self.picked = {item.impath for item in picked}
+            return picked
+        return self.draw_validation([item for item in items if item.impath not in self.picked], num_shots)
+
+    def draw_validation(self, left_over, num_shots):
+        groups = OrderedDict()
+        for item in left_over:
+            groups.setdefault(item.label, []).append(item)
+        val, short = [], []
+        for label, members in groups.items():
+            if len(members) < num_shots:
+                short.append(label)
+            val.extend(self.rng.sample(members, num_shots) if len(members) >= num_shots else members)
+        if short:
+            print(f"ImageNet val: {len(short)} classes have fewer than {num_shots} training images left after the "
+                  "few-shot draw; all of them are used")
+        return val
+
+
 class ImageNet(ImageNetFolders):
-    """ILSVRC-2012: few-shot train, val = test = the 50,000 validation images."""
+    """ILSVRC-2012: few-shot train, val drawn from the other training images, test = the 50,000 validation images."""
 
     folder = "imagenet"
     image_subdir = "images"
@@ -108,8 +158,24 @@ class ImageNet(ImageNetFolders):
         train = self.read_class_folders(train_dir, classnames)
         test = self.read_class_folders(val_dir, classnames, folders=sorted_subfolders(train_dir))
         lab2cname = label_names(train, test, allow_duplicates=True)
-        train, _ = self.fewshot(cfg, train, None, lab2cname)
-        self.finish(cfg, train, None, test, lab2cname, val_is_test=True)
+        train, val = self.fewshot_with_validation(cfg, train, lab2cname)
+        self.finish(cfg, train, val, test, lab2cname)
+
+    def fewshot_with_validation(self, cfg, train, lab2cname):
+        """CoOp's K-shot train and a ``min(K, 4)``-shot val from the remaining training images (cached together);
+        all training images and no val when ``NUM_SHOTS < 1``."""
+        num_shots = int(cfg.DATASET.NUM_SHOTS)
+        if num_shots < 1:
+            print("ImageNet with all training images: no validation split (nothing outside train and test to "
+                  "validate on); selection on val is refused, the last epoch is used")
+            return train, None
+        sampler = HeldOutValidation(self.generate_fewshot_dataset, int(cfg.SEED))
+        train, val = fewshot_train_val(train, train, num_shots=num_shots, seed=int(cfg.SEED),
+                                       cache_dir=self.split_fewshot_dir, image_dir=self.image_dir,
+                                       sample_fn=sampler, lab2cname=lab2cname)
+        print(f"ImageNet val: {len(val)} training images ({val_shots(num_shots)} per class) not in the "
+              f"{num_shots}-shot training set; test = the images in images/val")
+        return train, val
 
     def split_dir(self, part):
         path = os.path.join(self.image_dir, part)
