@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-__all__ = ["from_args", "run_provenance", "parse_coop_argv", "script_path", "PROVENANCE_KEYS"]
+__all__ = ["run_info", "from_args", "run_provenance", "parse_coop_argv", "script_path", "PROVENANCE_KEYS"]
 
 PROVENANCE_KEYS = ("config", "eval_only", "model_dir", "load_epoch", "label_only", "opts", "train_py")
 
@@ -95,3 +95,24 @@ def run_provenance(cfg, run_args=None, argv=None):
         info.update(config=_config_stem(args.config_file), eval_only=bool(args.eval_only),
                     model_dir=args.model_dir or "", load_epoch=args.load_epoch, opts=list(args.opts or []))
     return info
+
+
+def run_info(trainer):
+    """The run description stored next to every evaluation of ``trainer`` (ours or a lab's ``SHIP+<Name>``):
+    what the config says (trainer, dataset, backbone, shots, seed, class subset, engine) plus the provenance."""
+    from shipclip.backend import ENGINE
+
+    cfg = trainer.cfg
+    info = {
+        "trainer": cfg.TRAINER.NAME or type(trainer).__name__,
+        "dataset": cfg.DATASET.NAME,
+        "backbone": cfg.MODEL.BACKBONE.NAME,
+        "weights": str(cfg.MODEL.BACKBONE.PRETRAINED),
+        "num_shots": int(cfg.DATASET.NUM_SHOTS),
+        "seed": int(cfg.SEED),
+        "subsample_classes": str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all")),
+        "engine": ENGINE,
+    }
+    info.update(run_provenance(cfg, getattr(trainer, "run_args", None)))  # our train.py's, or the command line's
+    return info
+

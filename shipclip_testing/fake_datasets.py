@@ -472,28 +472,37 @@ COLOR_RGB = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 220)
 COLOR_COUNTS = {"train": 6, "val": 3, "test": 4}
 
 
-def write_color_dataset(root, size=32, seed=0):
-    """Solid colour images with noise, one folder per class, plus a CoOp split file; returns the folder."""
+def _write_class_images(folder, split_file, classes, counts, pixels_of, digits):
+    """PNG images ``images/<class>/<split>_<i>.png`` from ``pixels_of(label)`` and a CoOp split JSON of them."""
     from PIL import Image
 
-    rng = np.random.default_rng(seed)
-    folder = os.path.join(str(root), COLOR_FOLDER)
     image_dir = os.path.join(folder, "images")
     split = {}
-    for name, per_class in COLOR_COUNTS.items():
+    for split_name, per_class in counts.items():
         rows = []
-        for label, cls in enumerate(COLOR_CLASSES):
+        for label, cls in enumerate(classes):
             os.makedirs(os.path.join(image_dir, cls), exist_ok=True)
             for i in range(per_class):
-                pixels = np.ones((size, size, 3)) * np.array(COLOR_RGB[cls], dtype=float)
-                pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
-                rel = f"{cls}/{name}_{i:02d}.png"
-                Image.fromarray(pixels).save(os.path.join(image_dir, rel))
+                rel = f"{cls}/{split_name}_{i:0{digits}d}.png"
+                Image.fromarray(pixels_of(label)).save(os.path.join(image_dir, rel))
                 rows.append([rel, label, cls])
-        split[name] = rows
-    with open(os.path.join(folder, COLOR_SPLIT_FILE), "w") as f:
+        split[split_name] = rows
+    with open(os.path.join(folder, split_file), "w") as f:
         json.dump(split, f)
     return folder
+
+
+def write_color_dataset(root, size=32, seed=0):
+    """Solid colour images with noise, one folder per class, plus a CoOp split file; returns the folder."""
+    rng = np.random.default_rng(seed)
+
+    def pixels_of(label):
+        pixels = np.ones((size, size, 3)) * np.array(COLOR_RGB[COLOR_CLASSES[label]], dtype=float)
+        return np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+
+    return _write_class_images(os.path.join(str(root), COLOR_FOLDER), COLOR_SPLIT_FILE, COLOR_CLASSES, COLOR_COUNTS,
+                               pixels_of, digits=2)
+
 
 # ------------------------------------------------------------------------------------------------
 # The tiny image dataset of the engine tests: 3 classes, 10x12 images, one bright channel per class,
@@ -511,25 +520,12 @@ def write_tiny_image_dataset(root, classes=TINY_CLASSES, counts=None, image_hw=T
 
     Class ``k`` has channel ``k % 3`` bright and the others dark, plus pixel noise.
     """
-    from PIL import Image
-
-    counts = dict(TINY_COUNTS if counts is None else counts)
     rng = np.random.default_rng(seed)
-    dataset_dir = os.path.join(str(root), TINY_FOLDER)
-    image_dir = os.path.join(dataset_dir, "images")
-    split = {}
-    for split_name, per_class in counts.items():
-        rows = []
-        for label, classname in enumerate(classes):
-            os.makedirs(os.path.join(image_dir, classname), exist_ok=True)
-            for i in range(per_class):
-                base = np.full((*image_hw, 3), 40.0)
-                base[..., label % 3] = 200.0
-                pixels = np.clip(base + rng.normal(0.0, 25.0, base.shape), 0, 255).astype(np.uint8)
-                rel = f"{classname}/{split_name}_{i:03d}.png"
-                Image.fromarray(pixels).save(os.path.join(image_dir, rel))
-                rows.append([rel, label, classname])
-        split[split_name] = rows
-    with open(os.path.join(dataset_dir, TINY_SPLIT_FILE), "w") as f:
-        json.dump(split, f)
-    return dataset_dir
+
+    def pixels_of(label):
+        base = np.full((*image_hw, 3), 40.0)
+        base[..., label % 3] = 200.0
+        return np.clip(base + rng.normal(0.0, 25.0, base.shape), 0, 255).astype(np.uint8)
+
+    return _write_class_images(os.path.join(str(root), TINY_FOLDER), TINY_SPLIT_FILE, classes,
+                               dict(TINY_COUNTS if counts is None else counts), pixels_of, digits=3)

@@ -197,24 +197,10 @@ class EvaluationMixin:
         return "joint" if self.cfg.TEST.JOINT else str(self.cfg.DATASET.SUBSAMPLE_CLASSES)
 
     def run_info(self):
-        """The run description stored next to every evaluation (train.py may add its arguments)."""
-        from shipclip.backend import ENGINE
+        """The run description stored next to every evaluation (see :func:`shipclip.provenance.run_info`)."""
+        from shipclip.provenance import run_info
 
-        cfg = self.cfg
-        info = {
-            "trainer": cfg.TRAINER.NAME or type(self).__name__,
-            "dataset": cfg.DATASET.NAME,
-            "backbone": cfg.MODEL.BACKBONE.NAME,
-            "weights": str(cfg.MODEL.BACKBONE.PRETRAINED),
-            "num_shots": int(cfg.DATASET.NUM_SHOTS),
-            "seed": int(cfg.SEED),
-            "subsample_classes": str(cfg.DATASET.SUBSAMPLE_CLASSES),
-            "engine": ENGINE,
-        }
-        from shipclip.provenance import run_provenance
-
-        info.update(run_provenance(cfg, getattr(self, "run_args", None)))  # our train.py's, or the command line's
-        return info
+        return run_info(self)
 
     def record(self, split, metrics):
         from shipclip.results import record_evaluation

@@ -7,27 +7,9 @@ restrict the union logits to the evaluated classes), then prints the joint (GZSL
 """
 import torch
 
-__all__ = ["evaluate_lab_trainer", "lab_run_info"]
+from shipclip.provenance import run_info
 
-
-def lab_run_info(trainer):
-    """What identifies the run (as for this project's trainers), with the command line's provenance."""
-    from shipclip.backend import ENGINE
-    from shipclip.provenance import run_provenance
-
-    cfg = trainer.cfg
-    info = {
-        "trainer": cfg.TRAINER.NAME or type(trainer).__name__,
-        "dataset": cfg.DATASET.NAME,
-        "backbone": cfg.MODEL.BACKBONE.NAME,
-        "weights": str(cfg.MODEL.BACKBONE.PRETRAINED),
-        "num_shots": int(cfg.DATASET.NUM_SHOTS),
-        "seed": int(cfg.SEED),
-        "subsample_classes": str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all")),
-        "engine": ENGINE,
-    }
-    info.update(run_provenance(cfg, getattr(trainer, "run_args", None)))
-    return info
+__all__ = ["evaluate_lab_trainer"]
 
 
 def _model_epoch(trainer, info):
@@ -73,7 +55,7 @@ def evaluate_lab_trainer(trainer, split=None):
         joint = joint_accuracy(y_true, y_pred, trainer.ship_eval_classnames, seen, unseen)
         print_joint_result(joint)
         metrics.update(joint)
-    info = lab_run_info(trainer)
+    info = run_info(trainer)
     classes = "joint" if cfg.TEST.JOINT else str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all"))
     record_evaluation(trainer.output_dir, info, {"split": split, "epoch": _model_epoch(trainer, info),
                                                  "classes": classes, "metrics": metrics})
