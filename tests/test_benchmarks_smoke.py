@@ -103,6 +103,34 @@ def test_ship_step_quick(tmp_path, capsys):
     assert memory(lines) == ["SHIP_CoOp step, released", "SHIP_CoOp step, ours"]
 
 
+def test_ship_step_imagenet_names_quick(tmp_path, capsys):
+    """The ImageNet-size setting: past the 50 mixed names the classes are ImageNet's own, in label order."""
+    import open_clip
+
+    from benchmarks import bench_ship_step as bench
+
+    lines = run_quick(bench, tmp_path, capsys, "--imagenet", "--classes", "60", "--shots", "1")
+    assert list(ratios(lines).values()) == [("released", "ours")]
+    assert any(x.startswith("RATIO SHIP_CoOp stage-2 step at ImageNet size") for x in lines)
+    assert check_value(lines, r"over 2 steps = ([0-9.e+-]+)") < 1e-4
+    with open(tmp_path / "data" / "ship_bench_images" / "split_ship_bench_images.json") as f:
+        import json
+
+        names = [name for _, _, name in json.load(f)["train"]]
+    assert names == list(open_clip.IMAGENET_CLASSNAMES[:120])
+
+
+def test_stage1_quick(tmp_path, capsys):
+    from benchmarks import bench_stage1 as bench
+
+    lines = run_quick(bench, tmp_path, capsys)
+    assert list(ratios(lines).values()) == [("released", "ours")]
+    assert check_value(lines, r"\| = ([0-9.e+-]+)") < 1e-4  # the released-style loss is the generator's loss
+    assert memory(lines) == ["SHIP stage-1 step, released", "SHIP stage-1 step, ours", "SHIP stage-1 step, encode"]
+    (estimate,) = [x for x in lines if x.startswith("ESTIMATE")]
+    assert "over 8 images (4 classes x 2 shots" in estimate and "one-off encoding of 2 views" in estimate
+
+
 def test_interleaved_alternates_variants_and_skips_warm_up():
     from benchmarks import common
 
