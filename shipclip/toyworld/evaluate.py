@@ -163,7 +163,7 @@ def main(argv=None):
     attr = result["zero_shot_attributes"]
     print(f"zero-shot attributes (all classes): colour {100 * attr['color']:.1f}%, shape {100 * attr['shape']:.1f}%")
     lp = result["linear_probe_base"]
-    print(f"linear probe, {lp['shots']}-shot base train -> base test: {100 * lp['accuracy']:.1f}%")
+    print(f"linear probe, {lp['shots']}-shot base train -> base {result['split']}: {100 * lp['accuracy']:.1f}%")
     print(json.dumps(result))
     return 0
 
