@@ -158,12 +158,17 @@ def run(args, work, log):
 
 
 def classnames(args):
-    """``2 * args.classes`` names: the benchmarks' 100 mixed names, or ImageNet's own beyond 50 base classes."""
+    """``2 * args.classes`` names: the benchmarks' 100 mixed names, or ImageNet's own beyond 50 base classes
+    (a repeated name gets a " 2": the dataset refuses duplicate class names)."""
     if 2 * args.classes <= len(common.CLASSNAMES):
         return common.CLASSNAMES[: 2 * args.classes]
     import open_clip
 
-    return list(open_clip.IMAGENET_CLASSNAMES[: 2 * args.classes])
+    names, seen = [], set()
+    for name in open_clip.IMAGENET_CLASSNAMES[: 2 * args.classes]:
+        names.append(name if name not in seen else f"{name} 2")  # the list names two classes "missile", two "sunglasses"
+        seen.add(name)
+    return names
 
 
 def _prepare_data(args, work):
