@@ -24,7 +24,7 @@ class Variant:
     overrides: tuple
 
     def describe(self):
-        return " ".join(self.overrides) or "(no overrides)"
+        return " ".join(self.overrides) or "no overrides"
 
 
 def parse_variant(text):
