@@ -117,12 +117,21 @@ def is_finished(run_dir):
 
 
 def collect(root):
-    """Every run under ``root``: each folder with a results.json, or with Dassl logs but no JSON."""
+    """Every run under ``root``: each folder with a results.json, or with Dassl logs but no JSON.
+
+    Symbolic links to folders are followed (each real folder once), so a tree of links can pool runs
+    from several output roots, e.g. one dataset name per world or per machine.
+    """
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise FileNotFoundError(f"Output root {root!r} does not exist or is not a folder.")
-    records = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    records, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link cycle, or a second link to the same folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         if RESULTS_FILENAME in filenames or log_files(filenames):
             records.append(read_run(dirpath, root=root))

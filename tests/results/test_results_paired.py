@@ -160,3 +160,23 @@ def test_xd_pairs_targets_and_the_cross_dataset_average(tmp_path):
     diffs = [(43.0 + 46.0) / 2 - (40.0 + 45.0) / 2, (44.0 + 50.0) / 2 - (42.0 + 47.0) / 2]
     mean, low, high = expected_interval(diffs)
     assert (e["mean"], e["low"], e["high"]) == pytest.approx((mean, low, high))
+
+
+def test_runs_of_several_roots_pool_through_symbolic_links(tmp_path):
+    """Two output roots with the same dataset name become two rows once linked under distinct names."""
+    for world in ("world_a", "world_b"):
+        write(tmp_path / world, {"toyworld": COOP["dtd" if world == "world_a" else "eurosat"]}, "CoOp")
+        write(tmp_path / world, {"toyworld": SHIP["dtd" if world == "world_a" else "eurosat"]}, "SHIP_CoOp")
+    pooled = tmp_path / "pooled"
+    for role in ("train_base", "test_new"):
+        (pooled / "base2new" / role).mkdir(parents=True)
+        for world, name in (("world_a", "dtd"), ("world_b", "eurosat")):
+            (pooled / "base2new" / role / name).symlink_to(tmp_path / world / "base2new" / role / "toyworld")
+    (pooled / "base2new" / "loop").symlink_to(pooled)  # a cycle is walked once, not forever
+    linked = paired(collect(pooled), "CoOp", "SHIP_CoOp")
+    write(tmp_path / "direct", COOP, "CoOp")
+    write(tmp_path / "direct", SHIP, "SHIP_CoOp")
+    direct = paired(collect(tmp_path / "direct"), "CoOp", "SHIP_CoOp")
+    for row in ("dtd", "eurosat", "Average"):
+        for name in ("Base", "New", "H"):
+            assert metric(linked, row, name) == metric(direct, row, name)
