@@ -62,3 +62,8 @@ def color_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("trainer_data")
     write_color_dataset(root)
     return root
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: spawns processes or trains several models; "
+                                       "`-m 'not slow'` is the fast lane, CI runs everything")

@@ -21,6 +21,8 @@ from shipclip.toyworld.build import build_dataset
 from shipclip.toyworld.world import quick_world
 from shipclip_testing.models import save_tiny_checkpoint, write_tiny_config
 
+pytestmark = pytest.mark.slow  # runs train.py twice per trainer in fresh processes
+
 REPO = Path(__file__).resolve().parents[1]
 THREADS = "1"
 SHIP_SIZES = ["TRAINER.SHIP.ENC_HIDDEN", "16", "TRAINER.SHIP.LATENT_DIM", "4", "TRAINER.SHIP.GEN_HIDDEN", "16",

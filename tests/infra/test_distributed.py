@@ -18,6 +18,8 @@ from shipclip.infra import distributed
 from shipclip.engine.data import build_data_loader, build_transform
 from shipclip.engine.data.samplers import DistributedShardSampler, RandomSampler, SequentialSampler
 
+pytestmark = pytest.mark.slow  # starts torchrun process groups
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BATCH = 4  # per process in the two-process run; the single-process reference uses 2 * BATCH
 

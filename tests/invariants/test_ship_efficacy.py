@@ -42,6 +42,8 @@ import torch.nn.functional as F
 from shipclip_testing.models import save_tiny_checkpoint
 from shipclip_testing.runs import read_results, run_main
 
+pytestmark = pytest.mark.slow  # three seeds of CoOp and SHIP_CoOp (about 25 s)
+
 WORLD_SEED = 2
 NAMES = ["cat", "dog", "car", "tree", "house", "boat", "bird", "fish", "cup", "shoe"]
 N_BASE = math.ceil(len(NAMES) / 2)

@@ -16,6 +16,8 @@ import torch
 from shipclip_testing.reliability import (TRAINER_OPTS, assert_same_checkpoint, describe, dying_torch_save, kill_module,
                                  load_state, main, run_train_py, train_argv)
 
+pytestmark = pytest.mark.slow  # kills and resumes training processes
+
 FINAL = os.path.join("prompt_learner", "model.pth.tar-3")
 
 

@@ -21,6 +21,8 @@ from scipy.stats import t as student_t
 
 from shipclip.results import harmonic_mean, record_evaluation
 
+pytestmark = pytest.mark.slow  # runs the protocol shell scripts (about 40 s)
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 

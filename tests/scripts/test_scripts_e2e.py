@@ -26,6 +26,8 @@ import pytest
 from shipclip_testing.fake_datasets import make_fake_dataset
 from shipclip_testing.models import tiny_config, write_tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end protocol scripts on a tiny model (about 2 minutes)
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 SHOTS = 2
