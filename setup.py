@@ -50,6 +50,6 @@ setup(
         "plot": ["matplotlib>=3.3"],
         "tensorboard": ["tensorboard>=2.4"],
         "slurm": ["submitit>=1.5"],  # LAUNCHER=slurm of the protocol scripts
-        "test": ["pytest>=7", "matplotlib>=3.3", "submitit>=1.5"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "matplotlib>=3.3", "submitit>=1.5"],
     },
 )

@@ -152,7 +152,7 @@ def register_components():
 
 def _ensure_requested_trainer(name):
     """``--trainer SHIP+<Name>``: SHIP on a registered trainer of yours, made on request."""
-    from shipclip.ship.lab_trainers import ensure_ship_variant
+    from shipclip.ship.lab_registry import ensure_ship_variant
 
     ensure_ship_variant(name)
 

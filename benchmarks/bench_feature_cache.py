@@ -25,7 +25,7 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, workloads  # noqa: E402
 
 TARGET = 5.0
 VARIANTS = ("online", "cached")
@@ -35,7 +35,7 @@ def build(args, work, name):
     """A trainer ready for its first measured epoch (stage 1 done, one warm-up step taken)."""
     from shipclip.data import CachedFeatureDataset
 
-    trainer = common.ship_coop_trainer(args, work, name, opts=[
+    trainer = workloads.ship_coop_trainer(args, work, name, opts=[
         "FEATURES.CACHE", str(name == "cached"), "FEATURES.TRAIN_VIEWS", str(args.views)])
     served = isinstance(getattr(trainer.train_loader_x, "dataset", None), CachedFeatureDataset)
     if served != (name == "cached"):
@@ -62,7 +62,7 @@ def epoch_runner(trainer):
 
 def run(args, work, log):
     with common.quiet(log):
-        common.prepare_ship_data(args, work)
+        workloads.prepare_ship_data(args, work)
         trainers = {name: build(args, work, name) for name in VARIANTS}
     online = trainers["online"]
     images, steps = len(online.dm.dataset.train_x), len(online.train_loader_x)
@@ -86,13 +86,13 @@ def run(args, work, log):
 
 def main(argv=None):
     parser = common.build_parser(__doc__.splitlines()[0])
-    common.add_ship_size_arguments(parser)
+    workloads.add_ship_size_arguments(parser)
     parser.add_argument("--views", type=int, default=None, help="FEATURES.TRAIN_VIEWS of the cache (default 1)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="measured epochs per variant, the fastest is reported (default 2; quick 1)")
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=10, shots=4, batch_size=32, views=1, epochs=2),
                                 dict(classes=2, shots=2, batch_size=2, views=1, epochs=1))
-    common.check_ship_sizes(args, ("classes", "shots", "batch_size", "views", "epochs"))
+    workloads.check_ship_sizes(args, ("classes", "shots", "batch_size", "views", "epochs"))
     return common.run_benchmark(
         args, "SHIP_CoOp training epoch: feature cache vs online image encoding",
         f"{args.classes} base + "

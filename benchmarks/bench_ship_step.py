@@ -33,7 +33,7 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, workloads  # noqa: E402
 
 TARGET = 10.0
 IMAGENET_TARGET = 5.0
@@ -160,8 +160,8 @@ def run(args, work, log):
 def classnames(args):
     """``2 * args.classes`` names: the benchmarks' 100 mixed names, or ImageNet's own beyond 50 base classes
     (a repeated name gets a " 2": the dataset refuses duplicate class names)."""
-    if 2 * args.classes <= len(common.CLASSNAMES):
-        return common.CLASSNAMES[: 2 * args.classes]
+    if 2 * args.classes <= len(workloads.CLASSNAMES):
+        return workloads.CLASSNAMES[: 2 * args.classes]
     import open_clip
 
     names, seen = [], set()
@@ -174,13 +174,13 @@ def classnames(args):
 def _prepare_data(args, work):
     """Base classes first, then as many label-only ones; ``args.shots`` training images per class."""
     size = 40 if args.quick else (32 if args.imagenet else 224)  # stored size; the transforms resize
-    common.write_image_dataset(os.path.join(work, "data"), classnames(args), {"train": args.shots, "val": 1, "test": 1},
+    workloads.write_image_dataset(os.path.join(work, "data"), classnames(args), {"train": args.shots, "val": 1, "test": 1},
                                size)
 
 
 def _trainer(args, work, name):
     """A trainer after stage 1; the seeded build makes every trainer (and its generator) identical."""
-    trainer = common.ship_coop_trainer(args, work, name)
+    trainer = workloads.ship_coop_trainer(args, work, name)
     trainer.before_train()  # stage 1 (generator on random features)
     return trainer
 
@@ -201,7 +201,7 @@ def main(argv=None):
     import open_clip
 
     parser = common.build_parser(__doc__.splitlines()[0])
-    common.add_ship_size_arguments(parser)
+    workloads.add_ship_size_arguments(parser)
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps after the warm-up step (default 3; --imagenet 1; quick 1)")
     parser.add_argument("--imagenet", action="store_true",
@@ -215,7 +215,7 @@ def main(argv=None):
     common.require_positive(args, ("classes", "shots", "batch_size", "steps"))
     if 2 * args.classes > len(open_clip.IMAGENET_CLASSNAMES):
         raise SystemExit(f"--classes must be at most {len(open_clip.IMAGENET_CLASSNAMES) // 2}, got {args.classes}")
-    names = "ImageNet's class names" if 2 * args.classes > len(common.CLASSNAMES) else "mixed ImageNet class names"
+    names = "ImageNet's class names" if 2 * args.classes > len(workloads.CLASSNAMES) else "mixed ImageNet class names"
     return common.run_benchmark(
         args, "SHIP_CoOp stage-2 step: ours vs the released code's per-step work",
         f"{args.classes} base + {args.classes} label-only classes ({names}); batch {args.batch_size} real + "

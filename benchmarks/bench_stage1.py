@@ -30,7 +30,7 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, workloads  # noqa: E402
 
 TARGET = 20.0
 VARIANTS = ("released", "ours", "encode")
@@ -89,11 +89,11 @@ def run(args, work, log):
 
     from shipclip.ship import SHIPGenerator, fit_generator
 
-    model, tokenizer, _ = common.load_backbone(args, work)
+    model, tokenizer, _ = workloads.load_backbone(args, work)
     model.requires_grad_(False)
     size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list))
                else model.visual.image_size)
-    names = common.CLASSNAMES[: args.classes]
+    names = workloads.CLASSNAMES[: args.classes]
     sizes = QUICK_GENERATOR if args.quick else FULL_GENERATOR
     generators = {}
     for name in ("released", "ours"):  # identical initial weights
@@ -172,8 +172,8 @@ def main(argv=None):
                                 dict(classes=100, shots=16, batch_size=32, views=50, epochs=50, rounds=2),
                                 dict(classes=4, shots=2, batch_size=4, views=2, epochs=2, rounds=1))
     common.require_positive(args, ("classes", "shots", "batch_size", "views", "epochs", "rounds"))
-    if args.classes > len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be at most {len(common.CLASSNAMES)}, got {args.classes}")
+    if args.classes > len(workloads.CLASSNAMES):
+        raise SystemExit(f"--classes must be at most {len(workloads.CLASSNAMES)}, got {args.classes}")
     return common.run_benchmark(
         args, "SHIP stage 1: cached views vs the released per-step re-encoding",
         f"generator {'tiny' if args.quick else 'of the released size (2048 / 512 / 4096)'}; {args.classes} base classes; "

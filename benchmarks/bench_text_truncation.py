@@ -22,7 +22,7 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, workloads  # noqa: E402
 
 TARGET = 3.0
 TEMPLATES = {
@@ -76,11 +76,11 @@ def run(args, work, log):
     from shipclip.clip.text import TextEncoder, length_groups
 
     with common.quiet(log):
-        model, tokenizer, backbone = common.load_backbone(args, work)
+        model, tokenizer, backbone = workloads.load_backbone(args, work)
     model.visual = torch.nn.Identity()  # only the text tower is measured: free the image tower's weights
     encoders = {"full": TextEncoder(model, truncate=False), "one-length": TextEncoder(model, max_groups=1),
                 "truncated": TextEncoder(model)}
-    names = common.CLASSNAMES[: args.classes]
+    names = workloads.CLASSNAMES[: args.classes]
     meter = common.Meter()
     for template, spec in TEMPLATES.items():
         prompts = {length: ClassPrompts(encoders[length], tokenizer, names, spec["n_ctx"],
@@ -123,8 +123,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed rounds per workload, the fastest is reported (default 3; quick 1)")
     args = common.fill_defaults(parser.parse_args(argv), dict(classes=100, repeats=3), dict(classes=10, repeats=1))
-    if not 1 <= args.classes <= len(common.CLASSNAMES):
-        raise SystemExit(f"--classes must be between 1 and {len(common.CLASSNAMES)}, got {args.classes}")
+    if not 1 <= args.classes <= len(workloads.CLASSNAMES):
+        raise SystemExit(f"--classes must be between 1 and {len(workloads.CLASSNAMES)}, got {args.classes}")
     common.require_positive(args, ("repeats",))
     return common.run_benchmark(
         args, "Text tower: truncated to the longest EOT vs full length 77",

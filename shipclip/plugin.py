@@ -15,7 +15,7 @@ One line says what was registered; ``SHIPCLIP_REGISTRATION=full`` lists every na
 ``SHIPCLIP_REGISTRATION=quiet`` prints nothing.
 """
 from shipclip.registration import register_plugin
-from shipclip.ship.lab_trainers import register_ship_for
+from shipclip.ship.lab_registry import register_ship_for
 
 __all__ = ["REPORT", "SKIPPED", "register_ship_for"]
 

@@ -127,7 +127,7 @@ def register_all():
 def register_plugin(verbose=True):
     """Register next to a lab's own trainers/datasets, keeping theirs where names clash, and make
     ``SHIP+<Name>`` for each of the lab's trainers registered so far. Returns a :class:`RegistrationReport`."""
-    from shipclip.ship.lab_trainers import register_ship_variants
+    from shipclip.ship.lab_registry import register_ship_variants
 
     added = []
     kept = _register_tables(keep_existing=True, added=added)

@@ -78,6 +78,7 @@ def test_config_merge_order_and_seed_zero(train_module, tmp_path, tiny_cfg_file)
         train_module.setup_cfg(train_module.build_parser().parse_args(["OPTIM.LRR", "0.1"]))
 
 
+@pytest.mark.slow  # trains and reloads a model through train.main
 def test_train_and_eval_only(train_module, tiny_data_root, tiny_cfg_file, tmp_path, restore_stdout, capsys):
     """A full run in a subprocess, then eval-only of its first epoch in-process."""
     (tmp_path / "extra_fixtures.py").write_text(EXTRA_MODULE)

@@ -66,7 +66,7 @@ def _build_from_file(path, device, precision, name):
 @torch.no_grad()
 def check_same_image_encoder(trainer_name, encode, dtype, clip_model, probe):
     """Refuse when ``clip_model.visual`` does not reproduce the lab's encoder ``encode`` on ``probe``."""
-    from shipclip.ship.lab_trainers import ShipContractError
+    from shipclip.ship.lab_contract import ShipContractError
 
     lab = encode(probe.type(dtype)).float()
     visual = clip_model.visual

@@ -22,7 +22,9 @@ trainer of the lab registered before it, our ``train.py`` for the trainer it is 
   harmonic lines are printed. Every evaluation is also recorded in ``results.json``.
 
 The contract a trainer must meet is in :data:`CONTRACT` (and docs/DASSL.md); a trainer that does not
-meet it is refused with :class:`ShipContractError` naming the clause.
+meet it is refused with :class:`ShipContractError` naming the clause. The registry of ``SHIP+<Name>``
+classes is :mod:`shipclip.ship.lab_registry`; the contract :mod:`shipclip.ship.lab_contract`; the marked
+feature batch :mod:`shipclip.ship.feature_batch`.
 """
 import contextlib
 import random
@@ -31,153 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SHIP_PREFIX", "CONTRACT", "ShipContractError", "FeatureBatch", "mark_features", "LabShipMixin",
-           "ship_variant", "register_ship_for", "register_ship_variants", "ensure_ship_variant", "is_lab_trainer",
-           "ship_trainer"]
+from shipclip.ship.feature_batch import install_pass_through, mark_features
+from shipclip.ship.lab_contract import ShipContractError, contract_error, overrides
 
-SHIP_PREFIX = "SHIP+"
-
-CONTRACT = """\
-1. It is a Dassl TrainerX (of the engine that runs) and overrides forward_backward.
-2. Its build_model reads the class list from self.dm.dataset.classnames and sets self.model, whose classifier
-   covers every class of that list in that order (labels index it).
-3. self.model (not wrapped in nn.DataParallel: run on one GPU) has an image_encoder module: a frozen CLIP image
-   encoder (no trainable parameter) that the model calls once per forward, as image_encoder(images), with no
-   other input. Learned prompts inside the image encoder (MaPLe, VPT) cannot be met: a synthesized feature
-   stands for an image feature, which those prompts change.
-4. forward_backward(batch) takes the images and labels from batch["img"] and batch["label"], and its loss is
-   computed over every row of the batch; self.model(images) in eval mode returns the logits over the class list.
-5. The image encoder's output is the frozen CLIP of the weights file MODEL.BACKBONE.NAME / PRETRAINED name (by
-   default OpenAI's file in ~/.cache/clip, the one CoOp loads); the generator decodes with that CLIP's text tower.
-"""
-
-
-class ShipContractError(TypeError):
-    """The lab's trainer cannot run with SHIP; the message names the clause of the contract it breaks."""
-
-
-def _refuse(trainer_name, clause, detail):
-    return ShipContractError(
-        f"SHIP cannot run on trainer {trainer_name}: {detail} (clause {clause} of the contract for "
-        f"SHIP on your own trainers, see docs/DASSL.md):\n{CONTRACT}"
-    )
-
-
-class FeatureBatch(torch.Tensor):
-    """A batch of image features standing in for images: the image encoder returns it unchanged.
-
-    A ``torch.Tensor`` subclass, so it stays marked through ``.to()``/``.type()`` on its way from
-    ``batch["img"]`` to ``model.image_encoder`` (no guessing from shapes).
-    """
-
-
-def mark_features(features):
-    """``features`` [B, D] as a :class:`FeatureBatch`."""
-    return features.detach().as_subclass(FeatureBatch)
-
-
-# ------------------------------------------------------------------------------------------------
-# Recognising and wrapping a lab's trainer
-
-
-def _engine_classes():
-    from shipclip.backend import SimpleTrainer, TrainerBase, TrainerX
-
-    return TrainerBase, SimpleTrainer, TrainerX
-
-
-def _is_project_trainer(cls):
-    return any(c.__module__.startswith(("shipclip.", "trainers.")) and c.__name__ == "ClipTrainer" for c in cls.__mro__)
-
-
-def _overrides(cls, name):
-    engine = _engine_classes()
-    for klass in cls.__mro__:
-        if klass in engine or klass is object:
-            return False
-        if name in vars(klass):
-            return True
-    return False
-
-
-def is_lab_trainer(cls):
-    """A trainer SHIP+ can wrap: a TrainerX of the lab (not Dassl's own, not ours) with its own forward_backward."""
-    _, _, trainer_x = _engine_classes()
-    return (isinstance(cls, type) and issubclass(cls, trainer_x) and not issubclass(cls, LabShipMixin)
-            and not cls.__module__.startswith(("dassl.", "shipclip.")) and not _is_project_trainer(cls)
-            and _overrides(cls, "forward_backward"))
-
-
-def ship_variant(base_cls):
-    """A ``SHIP+<Name>`` subclass of the lab's trainer class ``base_cls`` (refused with the reason when it cannot be)."""
-    name = getattr(base_cls, "__name__", repr(base_cls))
-    _, _, trainer_x = _engine_classes()
-    if not (isinstance(base_cls, type) and issubclass(base_cls, trainer_x)):
-        raise _refuse(name, 1, f"{name} is not a Dassl TrainerX of the engine that runs")
-    if _is_project_trainer(base_cls):
-        raise ShipContractError(f"{name} is one of this project's trainers: use SHIP_{name} (SHIP_CoOp, SHIP_CoCoOp, "
-                                "SHIP_TipAdapter, SHIP_TipAdapterF) instead of SHIP+.")
-    if issubclass(base_cls, LabShipMixin):
-        return base_cls
-    if not _overrides(base_cls, "forward_backward"):
-        raise _refuse(name, 1, f"{name} does not override forward_backward (it trains nothing SHIP could add to)")
-    ship_name = SHIP_PREFIX + name
-    return type(ship_name, (LabShipMixin, base_cls), {"__module__": __name__, "__qualname__": ship_name,
-                                                      "SHIP_BASE": base_cls, "__doc__": f"SHIP on {name} (yours)."})
-
-
-def register_ship_for(trainer, registry=None):
-    """Register ``SHIP+<Name>`` for the lab's trainer ``trainer`` (a registered name or the class); return it."""
-    from shipclip.backend import TRAINER_REGISTRY
-    from shipclip.registration import register_class
-
-    registry = registry or TRAINER_REGISTRY
-    if isinstance(trainer, str):
-        if trainer not in registry.registered_names():
-            raise KeyError(f'No trainer named "{trainer}" is registered, so SHIP{"+"}{trainer} cannot be made. Import '
-                           "the module that registers it first (before import shipclip.plugin).")
-        trainer = registry.get(trainer)
-    name = SHIP_PREFIX + trainer.__name__
-    if name in registry.registered_names():
-        return registry.get(name)
-    cls = ship_variant(trainer)
-    register_class(registry, name, cls)
-    return cls
-
-
-def ship_trainer(cls):
-    """Decorator for a lab's trainer class (after its ``@TRAINER_REGISTRY.register()``): also registers SHIP+<Name>."""
-    register_ship_for(cls)
-    return cls
-
-
-def register_ship_variants(registry=None):
-    """``SHIP+<Name>`` for every registered trainer of the lab that :func:`is_lab_trainer` accepts; the new names."""
-    from shipclip.backend import TRAINER_REGISTRY
-
-    registry = registry or TRAINER_REGISTRY
-    added = []
-    for name in list(registry.registered_names()):
-        cls = registry.get(name)
-        if name == getattr(cls, "__name__", None) and is_lab_trainer(cls) and SHIP_PREFIX + name not in registry.registered_names():
-            register_ship_for(cls, registry)
-            added.append(SHIP_PREFIX + name)
-    return added
-
-
-def ensure_ship_variant(trainer_name, registry=None):
-    """Make ``SHIP+<Name>`` available when ``trainer_name`` asks for it and ``<Name>`` is registered."""
-    from shipclip.backend import TRAINER_REGISTRY
-
-    registry = registry or TRAINER_REGISTRY
-    name = str(trainer_name)
-    if not name.startswith(SHIP_PREFIX) or name in registry.registered_names():
-        return None
-    base = name[len(SHIP_PREFIX):]
-    if base not in registry.registered_names():
-        raise KeyError(f'--trainer {name} asks for SHIP on your trainer "{base}", but no trainer named "{base}" is '
-                       "registered. Import (or list in SHIPCLIP_EXTRA_MODULES) the module that registers it.")
-    return register_ship_for(base, registry)
+__all__ = ["LabShipMixin"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -202,28 +61,6 @@ def _private_random_state(seed, device):
         finally:
             random.setstate(py)
             np.random.set_state(np_state)
-
-
-def _install_pass_through(encoder):
-    """Make ``encoder`` return a :class:`FeatureBatch` unchanged (state dict keys are not touched)."""
-    state = getattr(encoder, "_ship_pass_through", None)
-    if state is not None:
-        return state
-    original = encoder.forward
-    state = {"features": 0, "images": 0, "extra": None, "original": original}
-
-    def forward(x, *args, **kwargs):
-        if args or kwargs:
-            state["extra"] = f"{len(args)} extra positional and {sorted(kwargs)} keyword input(s)"
-        if isinstance(x, FeatureBatch):
-            state["features"] += 1
-            return x.as_subclass(torch.Tensor)
-        state["images"] += 1
-        return original(x, *args, **kwargs)
-
-    encoder.forward = forward
-    encoder._ship_pass_through = state
-    return state
 
 
 def _model_dtype(model, encoder):
@@ -289,16 +126,16 @@ class LabShipMixin:
         model = getattr(self, "model", None)
         name = type(self).__name__
         if model is None:
-            raise _refuse(name, 2, "its build_model did not set self.model")
+            raise contract_error(name, 2, "its build_model did not set self.model")
         if isinstance(model, torch.nn.DataParallel):
-            raise _refuse(name, 3, "self.model is wrapped in nn.DataParallel (several GPUs are visible); run on one "
+            raise contract_error(name, 3, "self.model is wrapped in nn.DataParallel (several GPUs are visible); run on one "
                                    "GPU (CUDA_VISIBLE_DEVICES=0)")
         return model
 
     def _ship_encoder(self):
         encoder = getattr(self._ship_model(), "image_encoder", None)
         if not isinstance(encoder, torch.nn.Module):
-            raise _refuse(type(self).__name__, 3, "self.model has no image_encoder module")
+            raise contract_error(type(self).__name__, 3, "self.model has no image_encoder module")
         return encoder
 
     @torch.no_grad()
@@ -308,19 +145,19 @@ class LabShipMixin:
         model, encoder = self._ship_model(), self._ship_encoder()
         trainable = [n for n, p in encoder.named_parameters() if p.requires_grad]
         if trainable:
-            raise _refuse(name, 3, f"model.image_encoder has trainable parameters ({', '.join(trainable[:4])}"
+            raise contract_error(name, 3, f"model.image_encoder has trainable parameters ({', '.join(trainable[:4])}"
                                    f"{', ...' if len(trainable) > 4 else ''}): prompts or adapters inside the image "
                                    "encoder")
-        state = _install_pass_through(encoder)
+        state = install_pass_through(encoder)
         self._ship_dtype = _model_dtype(model, encoder)
         probe = self._ship_probe_images(2)
         try:
             features = state["original"](probe.to(self.device).type(self._ship_dtype))
         except TypeError as exc:
-            raise _refuse(name, 3, f"model.image_encoder(images) fails without other inputs ({exc}), as an encoder "
+            raise contract_error(name, 3, f"model.image_encoder(images) fails without other inputs ({exc}), as an encoder "
                                    "that MaPLe passes its vision prompts does") from exc
         if features.dim() != 2:
-            raise _refuse(name, 3, f"model.image_encoder returns a tensor of shape {list(features.shape)}, not "
+            raise contract_error(name, 3, f"model.image_encoder returns a tensor of shape {list(features.shape)}, not "
                                    "[batch, dim] image features")
         modes = {n: m.training for n, m in self._models.items()}
         self.set_model_mode("eval")
@@ -331,21 +168,21 @@ class LabShipMixin:
         except ShipContractError:
             raise
         except Exception as exc:
-            raise _refuse(name, 4, f"self.model(images) failed on a batch of image features "
+            raise contract_error(name, 4, f"self.model(images) failed on a batch of image features "
                                    f"({type(exc).__name__}: {exc})") from exc
         finally:
             for n, m in self._models.items():
                 m.train(modes[n])
         if state["extra"] is not None:
-            raise _refuse(name, 3, f"the model passes {state['extra']} to model.image_encoder besides the images (as "
+            raise contract_error(name, 3, f"the model passes {state['extra']} to model.image_encoder besides the images (as "
                                    "MaPLe passes its vision prompts)")
         if state["features"] != before["features"] + 1:
-            raise _refuse(name, 3, f"self.model(images) called model.image_encoder "
+            raise contract_error(name, 3, f"self.model(images) called model.image_encoder "
                                    f"{state['features'] - before['features']} time(s) on the batch, not once")
         n_classes = len(self.ship_model_classnames)
         if not torch.is_tensor(logits) or logits.dim() != 2 or logits.shape != (features.shape[0], n_classes):
             shape = list(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
-            raise _refuse(name, 2, f"self.model(images) in eval mode gave {shape} instead of logits "
+            raise contract_error(name, 2, f"self.model(images) in eval mode gave {shape} instead of logits "
                                    f"[{features.shape[0]}, {n_classes}] over the {n_classes} classes it was given "
                                    "(build the classifier from self.dm.dataset.classnames)")
         self._ship_feature_dim = int(features.shape[1])
@@ -472,7 +309,7 @@ class LabShipMixin:
             return super().forward_backward(batch)
         images = batch["img"]
         if isinstance(images, (list, tuple)):
-            raise _refuse(type(self).__name__, 4, "batch['img'] holds several views (DATALOADER.K_TRANSFORMS > 1)")
+            raise contract_error(type(self).__name__, 4, "batch['img'] holds several views (DATALOADER.K_TRANSFORMS > 1)")
         with torch.no_grad():
             encode = self._ship_encoder()._ship_pass_through["original"]
             real = encode(images.to(self.device).type(self._ship_dtype))
@@ -507,9 +344,9 @@ class LabShipMixin:
         """
         from shipclip.ship.lab_evaluation import evaluate_lab_trainer
 
-        if _overrides(self.SHIP_BASE, "test"):
+        if overrides(self.SHIP_BASE, "test"):
             if self.cfg.TEST.JOINT:
-                raise _refuse(type(self).__name__, 4, f"{self.SHIP_BASE.__name__} has its own test(), which cannot "
+                raise contract_error(type(self).__name__, 4, f"{self.SHIP_BASE.__name__} has its own test(), which cannot "
                                                       "report the joint (TEST.JOINT) metrics")
             return super().test(split)
         return evaluate_lab_trainer(self, split)

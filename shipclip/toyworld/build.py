@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+
+from shipclip.progress import progress_bar
 
 from .render import DOWNSTREAM, render
 from .world import COLORS, SHAPES, WORLD_VERSION, default_world
@@ -100,7 +101,7 @@ def build_dataset(root, world=None, seed=1, counts=None, image_size=IMAGE_SIZE, 
 
     split = {name: [] for name in SPLITS}
     classes = list(zip(world.classes, world.folders, world.classnames))
-    bar = tqdm(classes, desc="Rendering ToyWorld", unit="class", disable=not progress)
+    bar = progress_bar(classes, desc="Rendering ToyWorld", unit="class", disable=not progress)
     for label, ((color, shape), folder, classname) in enumerate(bar):
         class_dir = dataset_dir / "images" / folder
         class_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def build_design_split(root, world=None, seed=1, count=DESIGN_COUNT, image_size=
         shutil.rmtree(folder)
     rows = []
     classes = list(zip(world.classes, world.folders, world.classnames))
-    bar = tqdm(classes, desc="Rendering the design split", unit="class", disable=not progress)
+    bar = progress_bar(classes, desc="Rendering the design split", unit="class", disable=not progress)
     for label, ((color, shape), class_folder, classname) in enumerate(bar):
         class_dir = folder / "images" / class_folder
         class_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm import tqdm
+
+from shipclip.progress import progress_bar
 
 from .cli import add_world_arguments, resolve_inputs
 from .data import classnames as read_classnames, dataset_dir as dataset_folder, read_split
@@ -51,7 +52,7 @@ def load_micro_clip(backbone, weights):
 def encode_images(model, transform, paths, batch_size=256, progress=True):
     """L2-normalised image features [N, D] of the image files ``paths``."""
     feats = []
-    bar = tqdm(range(0, len(paths), batch_size), desc="Encoding images", unit="batch", disable=not progress)
+    bar = progress_bar(range(0, len(paths), batch_size), desc="Encoding images", unit="batch", disable=not progress)
     for k in bar:
         batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[k:k + batch_size]])
         feats.append(F.normalize(model.encode_image(batch).float(), dim=-1))

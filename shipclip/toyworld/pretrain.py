@@ -27,45 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from shipclip.clip.text import TextEncoder
+from shipclip.progress import progress_bar
 
+from .captions import SIZE_CAPTION_P, SIZE_TEMPLATES, SIZE_WORDS, TEMPLATES, CaptionSampler
 from .render import PRETRAIN, render
 from .world import WORLD_VERSION, default_world
 
 __all__ = [
-    "PRETRAIN_VERSION", "TEMPLATES", "SIZE_TEMPLATES", "PretrainSettings", "DEFAULT_SETTINGS", "QUICK_SETTINGS",
+    "PRETRAIN_VERSION", "PretrainSettings", "DEFAULT_SETTINGS", "QUICK_SETTINGS",
     "QUICK_MODEL_CONFIG", "cache_root", "repo_config_path", "backbone_config_path", "read_model_config",
-    "checkpoint_path", "captions", "pretrain", "ensure_micro_clip",
+    "checkpoint_path", "pretrain", "ensure_micro_clip",
 ]
 
 PRETRAIN_VERSION = 1  # bump when the training procedure changes in a way the settings do not capture
-
-# Caption templates, as alt-texts of icon-like images would read.
-TEMPLATES = (
-    "a photo of a {color} {shape}.",
-    "a {color} {shape}",
-    "{color} {shape}",
-    "an image of a {color} {shape}",
-    "a drawing of a {color} {shape}.",
-    "a picture of a {color} {shape}.",
-    "an illustration of a {color} {shape}",
-    "a {color} {shape} shape",
-    "clip art of a {color} {shape}.",
-    "a simple {color} {shape} icon",
-    "a {shape} in {color}",
-    "a {color} colored {shape}.",
-    "the {shape} is {color}.",
-)
-# Used only when the object is clearly small or large, so the size word is true.
-SIZE_TEMPLATES = (
-    "a {size} {color} {shape}",
-    "a photo of a {size} {color} {shape}.",
-    "an image of a {size} {color} {shape}",
-)
-SIZE_WORDS = {"small": (0.0, 0.55), "large": (0.75, 10.0)}  # radius ranges (fraction of half width)
-SIZE_CAPTION_P = 0.3
 
 # Reduced model for --quick runs and tests (written next to the checkpoints as a JSON config).
 QUICK_MODEL_CONFIG = {
@@ -160,51 +136,6 @@ def checkpoint_path(config_path, world=None, settings=DEFAULT_SETTINGS, cache_di
     return folder / f"{Path(config_path).stem}-{digest}.pt"
 
 
-def captions(world):
-    """All captions of the world, with their class label and size word (``None`` for plain ones).
-
-    Returns ``(texts, labels, sizes)``.
-    """
-    texts, labels, sizes = [], [], []
-    for label, (color, shape) in enumerate(world.classes):
-        for t in TEMPLATES:
-            texts.append(t.format(color=color, shape=shape))
-            labels.append(label)
-            sizes.append(None)
-        for size in SIZE_WORDS:
-            for t in SIZE_TEMPLATES:
-                texts.append(t.format(size=size, color=color, shape=shape))
-                labels.append(label)
-                sizes.append(size)
-    return texts, labels, sizes
-
-
-class _CaptionSampler:
-    """Draws one caption id per image: a size caption when the size is clear (sometimes), else plain."""
-
-    def __init__(self, world, tokenizer):
-        texts, labels, sizes = captions(world)
-        self.tokens = tokenizer(texts)
-        n_cls = world.num_classes
-        plain = [[i for i, (l, s) in enumerate(zip(labels, sizes)) if l == c and s is None] for c in range(n_cls)]
-        self.plain = torch.tensor(plain)
-        self.sized = {w: torch.tensor([[i for i, (l, s) in enumerate(zip(labels, sizes)) if l == c and s == w]
-                                       for c in range(n_cls)]) for w in SIZE_WORDS}
-
-    def sample(self, labels, radius, gen):
-        n = len(labels)
-        pick = torch.randint(0, self.plain.shape[1], (n,), generator=gen)
-        ids = self.plain[labels, pick]
-        use_size = torch.rand(n, generator=gen) < SIZE_CAPTION_P
-        for word, (lo, hi) in SIZE_WORDS.items():
-            rows = use_size & (radius >= lo) & (radius < hi)
-            if rows.any():
-                table = self.sized[word]
-                pick = torch.randint(0, table.shape[1], (int(rows.sum()),), generator=gen)
-                ids[rows] = table[labels[rows], pick]
-        return self.tokens[ids]
-
-
 def _render_pool(world, per_class, size, key, progress):
     """``per_class`` pretraining-style scenes of every class: uint8 [N, 3, H, W], labels [N], radius [N]."""
     rng = np.random.default_rng(key)
@@ -213,7 +144,8 @@ def _render_pool(world, per_class, size, key, progress):
     rng.shuffle(labels)
     chunks, radii = [], []
     step = 2048
-    bar = tqdm(range(0, len(labels), step), desc="Rendering pretraining scenes", unit="chunk", disable=not progress)
+    bar = progress_bar(range(0, len(labels), step), desc="Rendering pretraining scenes", unit="chunk",
+                       disable=not progress)
     for k in bar:
         part = labels[k:k + step]
         images, params = render(np.asarray(color_ids)[part], np.asarray(shape_ids)[part], PRETRAIN, size, rng)
@@ -294,7 +226,7 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
         size = model_cfg["vision_cfg"]["image_size"]
         size = size[0] if isinstance(size, (list, tuple)) else int(size)
         normalize = _normalizer(model)
-        sampler = _CaptionSampler(world, tokenizer)
+        sampler = CaptionSampler(world, tokenizer)
 
         t0 = time.time()
         pool, pool_labels, pool_radius = _render_pool(world, settings.pool_per_class, size,
@@ -322,7 +254,8 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
         t1 = time.time()
         order = torch.randperm(len(pool), generator=gen)
         cursor, losses = 0, []
-        bar = tqdm(range(total), desc="Pretraining micro-CLIP", unit="step", disable=not progress)
+        bar = progress_bar(range(total), desc="Pretraining micro-CLIP", unit="step", disable=not progress)
+        every = max(total // 10, 1)  # without a terminal (a log file, CI), a line every tenth of the steps
         for step in bar:
             if cursor + settings.batch_size > len(order):
                 order, cursor = torch.randperm(len(pool), generator=gen), 0
@@ -352,6 +285,9 @@ def pretrain(config_path, world=None, settings=DEFAULT_SETTINGS, threads=2, prog
             losses.append(float(loss.detach()))
             if progress and (step % 10 == 0 or step == total - 1):
                 bar.set_postfix(loss=f"{np.mean(losses[-10:]):.3f}")
+            if progress and bar.disable and (step + 1) % every == 0:
+                log(f"micro-CLIP pretraining: step {step + 1}/{total}, loss {np.mean(losses[-10:]):.3f}, "
+                    f"{time.time() - t1:.0f} s")
         train_s = time.time() - t1
 
         model.eval()

@@ -296,6 +296,7 @@ OFFLINE_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a fresh interpreter that imports open_clip
 def test_offline_fails_fast_naming_the_file(tmp_path):
     env = dict(os.environ, HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"),
                HF_HUB_CACHE=str(tmp_path / "hf" / "hub"), OMP_NUM_THREADS="1")

@@ -56,7 +56,7 @@ def test_base_test_images_are_classified_among_base_classes(trained):
 
 
 def test_synthesized_label_only_rows_enter_the_lab_loss(trained):
-    from shipclip.ship.lab_trainers import FeatureBatch
+    from shipclip.ship.feature_batch import FeatureBatch
 
     t, _ = trained
     assert t.seen_batches, "the lab's forward_backward never ran"
@@ -167,7 +167,7 @@ def test_joint_evaluation_lines_parse_like_coop(trained, color_root, weights, tm
     ("SHIP+LabTrainableEncoder", r"image_encoder has trainable parameters \(ln_post.weight\).*\(clause 3"),
 ])
 def test_trainer_that_breaks_the_contract_is_refused(color_root, weights, tmp_path, trainer, message):
-    from shipclip.ship.lab_trainers import ShipContractError
+    from shipclip.ship.lab_contract import ShipContractError
 
     with pytest.raises(ShipContractError, match=message):
         lab_run(trainer, color_root, tmp_path / "refused", weights, opts=["DATASET.SUBSAMPLE_CLASSES", "base"])
@@ -175,7 +175,7 @@ def test_trainer_that_breaks_the_contract_is_refused(color_root, weights, tmp_pa
 
 def test_generator_clip_must_reproduce_the_lab_encoder(color_root, tmp_path):
     """Random weights drawn twice are two different CLIPs: SHIP refuses instead of synthesizing elsewhere."""
-    from shipclip.ship.lab_trainers import ShipContractError
+    from shipclip.ship.lab_contract import ShipContractError
 
     register_lab_code()
     with pytest.raises(ShipContractError, match="does not reproduce your model.image_encoder"):
@@ -184,7 +184,8 @@ def test_generator_clip_must_reproduce_the_lab_encoder(color_root, tmp_path):
 
 
 def test_project_trainers_are_not_wrapped():
-    from shipclip.ship.lab_trainers import ShipContractError, is_lab_trainer, ship_variant
+    from shipclip.ship.lab_contract import ShipContractError
+    from shipclip.ship.lab_registry import is_lab_trainer, ship_variant
     from shipclip.trainers.coop import CoOp
 
     assert not is_lab_trainer(CoOp)
@@ -193,7 +194,7 @@ def test_project_trainers_are_not_wrapped():
 
 
 def test_unknown_trainer_is_named():
-    from shipclip.ship.lab_trainers import ensure_ship_variant
+    from shipclip.ship.lab_registry import ensure_ship_variant
 
     with pytest.raises(KeyError, match='no trainer named "NoSuchTrainer" is registered'):
         ensure_ship_variant("SHIP+NoSuchTrainer")
@@ -201,7 +202,7 @@ def test_unknown_trainer_is_named():
 
 def test_plugin_makes_ship_variants_for_lab_trainers_only():
     from shipclip.backend import TRAINER_REGISTRY
-    from shipclip.ship.lab_trainers import register_ship_variants
+    from shipclip.ship.lab_registry import register_ship_variants
     from shipclip_testing.runs import register_components
 
     register_lab_code()

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import shipclip.toyworld.pretrain as pretrain_module
-from shipclip.toyworld.pretrain import (SIZE_WORDS, _CaptionSampler, backbone_config_path, captions, checkpoint_path,
-                                        ensure_micro_clip, pretrain, repo_config_path, settings_with)
+from shipclip.toyworld.captions import SIZE_WORDS, CaptionSampler, captions
+from shipclip.toyworld.pretrain import (backbone_config_path, checkpoint_path, ensure_micro_clip, pretrain,
+                                        repo_config_path, settings_with)
 from shipclip.toyworld.world import quick_world
 
 
@@ -103,7 +104,7 @@ def test_captions_name_the_class_and_size_words_are_true():
         assert color in text.split(" ") or color + "." in text
         assert shape in text.replace(".", "").split(" ")
         assert (size is None) == all(w not in text for w in SIZE_WORDS)
-    sampler = _CaptionSampler(world, open_clip.get_tokenizer("ViT-B-16"))
+    sampler = CaptionSampler(world, open_clip.get_tokenizer("ViT-B-16"))
     tok = open_clip.get_tokenizer("ViT-B-16")
     gen = torch.Generator().manual_seed(0)
     n = 400
@@ -148,3 +149,14 @@ def test_checkpoint_file_bytes_depend_on_the_weights_only(tmp_path, tiny_setting
     assert paths[0].read_bytes() == paths[1].read_bytes()
     for path in paths:
         assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.with_suffix(".json").name])
+
+
+def test_without_a_terminal_progress_is_a_few_log_lines(cache, tiny_settings, capsys):
+    """Under a pipe or in CI the bar is off; a line per tenth of the steps says how far pretraining is."""
+    lines = []
+    settings = settings_with(tiny_settings, steps=20)
+    pretrain(backbone_config_path(quick=True), quick_world(), settings, progress=True, log=lines.append)
+    steps = [line for line in lines if "micro-CLIP pretraining: step" in line]
+    assert [line.split("step ")[1].split(",")[0] for line in steps] == [f"{k}/20" for k in range(2, 21, 2)]
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out + captured.err  # no bar redrawn into the captured streams
