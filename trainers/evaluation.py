@@ -15,7 +15,7 @@ import torch
 from shipclip.clip.prompts import clean_classname
 from shipclip.progress import progress_bar
 
-__all__ = ["EvaluationMixin", "SelectionOnTestError", "joint_accuracy", "harmonic_mean"]
+__all__ = ["EvaluationMixin", "SelectionOnTestError", "joint_accuracy", "harmonic_mean", "finish_evaluation"]
 
 
 class SelectionOnTestError(ValueError):
@@ -57,6 +57,30 @@ def joint_accuracy(y_true, y_pred, classnames, seen, unseen):
     u = sum(per_class["unseen"]) / len(per_class["unseen"]) if per_class["unseen"] else 0.0
     return {"seen": s, "unseen": u, "harmonic": harmonic_mean(s, u),
             "num_seen_classes": len(per_class["seen"]), "num_unseen_classes": len(per_class["unseen"])}
+
+
+def finish_evaluation(trainer, split, y_true, y_pred, classnames, joint_sets=None):
+    """The end of every test loop: the evaluator's printed block and scalars, then the metrics to record.
+
+    ``y_true``/``y_pred`` are the batches' label and argmax tensors. With ``joint_sets`` (a function
+    returning the seen and unseen class names, called after the evaluator's block is printed) the joint
+    (GZSL) lines are printed too and their values join the metrics. Returns
+    ``(metrics, first evaluator value)``, the latter what Dassl's ``test`` returns.
+    """
+    from shipclip.metric_lines import print_joint_result
+
+    results = trainer.evaluator.evaluate()
+    for key, value in results.items():
+        trainer.write_scalar(f"{split}/{key}", value, trainer.epoch)
+    y_true, y_pred = torch.cat(y_true), torch.cat(y_pred)
+    metrics = {key: float(value) for key, value in results.items()}
+    metrics["total"] = int(y_true.numel())
+    metrics["correct"] = int((y_true == y_pred).sum())
+    if joint_sets is not None:
+        joint = joint_accuracy(y_true, y_pred, classnames, *joint_sets())
+        print_joint_result(joint)  # "* seen: x%" etc., as parse_test_res.py --keyword reads them
+        metrics.update(joint)
+    return metrics, list(results.values())[0]
 
 
 def shared_images(a, b):
@@ -166,22 +190,10 @@ class EvaluationMixin:
                 y_pred.append(output.argmax(dim=1).cpu())
         finally:
             self._text_cache = None
-        results = self.evaluator.evaluate()
-        for k, v in results.items():
-            self.write_scalar(f"{split}/{k}", v, self.epoch)
-        y_true, y_pred = torch.cat(y_true), torch.cat(y_pred)
-        metrics = {k: float(v) for k, v in results.items()}
-        metrics["total"] = int(y_true.numel())
-        metrics["correct"] = int((y_true == y_pred).sum())
-        if self.cfg.TEST.JOINT:
-            seen, unseen = self.joint_class_sets()
-            joint = joint_accuracy(y_true, y_pred, classnames, seen, unseen)
-            from shipclip.metric_lines import print_joint_result
-
-            print_joint_result(joint)  # "* seen: x%" etc., as parse_test_res.py --keyword reads them
-            metrics.update(joint)
+        joint_sets = self.joint_class_sets if self.cfg.TEST.JOINT else None
+        metrics, first = finish_evaluation(self, split, y_true, y_pred, classnames, joint_sets)
         self.record(split, metrics)
-        return list(results.values())[0]
+        return first
 
     @torch.no_grad()
     def model_inference(self, images):

@@ -21,11 +21,10 @@ def _model_epoch(trainer, info):
 
 @torch.no_grad()
 def evaluate_lab_trainer(trainer, split=None):
-    from shipclip.metric_lines import print_joint_result
     from shipclip.progress import progress_bar
     from shipclip.results import record_evaluation
     from shipclip.ship.label_space import joint_class_sets
-    from shipclip.trainers.evaluation import joint_accuracy
+    from shipclip.trainers.evaluation import finish_evaluation
 
     cfg = trainer.cfg
     trainer.set_model_mode("eval")
@@ -43,20 +42,10 @@ def evaluate_lab_trainer(trainer, split=None):
         trainer.evaluator.process(output, labels)
         y_true.append(labels.cpu())
         y_pred.append(output.argmax(dim=1).cpu())
-    results = trainer.evaluator.evaluate()
-    for key, value in results.items():
-        trainer.write_scalar(f"{split}/{key}", value, trainer.epoch)
-    y_true, y_pred = torch.cat(y_true), torch.cat(y_pred)
-    metrics = {key: float(value) for key, value in results.items()}
-    metrics["total"] = int(y_true.numel())
-    metrics["correct"] = int((y_true == y_pred).sum())
-    if cfg.TEST.JOINT:
-        seen, unseen = joint_class_sets(cfg, trainer.dm.dataset)
-        joint = joint_accuracy(y_true, y_pred, trainer.ship_eval_classnames, seen, unseen)
-        print_joint_result(joint)
-        metrics.update(joint)
+    joint_sets = (lambda: joint_class_sets(cfg, trainer.dm.dataset)) if cfg.TEST.JOINT else None
+    metrics, first = finish_evaluation(trainer, split, y_true, y_pred, trainer.ship_eval_classnames, joint_sets)
     info = run_info(trainer)
     classes = "joint" if cfg.TEST.JOINT else str(getattr(cfg.DATASET, "SUBSAMPLE_CLASSES", "all"))
     record_evaluation(trainer.output_dir, info, {"split": split, "epoch": _model_epoch(trainer, info),
                                                  "classes": classes, "metrics": metrics})
-    return list(results.values())[0]
+    return first

@@ -21,25 +21,37 @@ def _check_count(protocol, args, low, high, usage):
         raise SweepError(f"{protocol} takes {usage} (got {len(args)} argument(s)): see bash scripts/{protocol}.sh --help.")
 
 
-def _add_base2new(grid, root, dataset, trainer, cfg, extra=(), label=""):
-    """Train on base classes, evaluate on new classes, for every seed (both steps get ``extra``)."""
+def _add_train_and_eval(grid, root, protocol, dataset, trainer, cfg, train, evaluate, extra=(), label=""):
+    """For every seed, a training step and an evaluation of its model (a zero-shot trainer: two evaluations).
+
+    ``train`` and ``evaluate`` are (folder under ``<root>/<protocol>/``, what the title says, overrides);
+    both steps get ``DATASET.NUM_SHOTS`` first and ``extra`` last.
+    """
     s = grid.settings
     shots = s.single_shots(grid.protocol)
     dcfg, tcfg = dataset_yaml(s, dataset), trainer_yaml(s, trainer, cfg)
     dname, cname = yaml_stem(dcfg), yaml_stem(tcfg)
     zeroshot = is_zeroshot(trainer)
+    (train_folder, train_what, train_opts), (eval_folder, eval_what, eval_opts) = train, evaluate
     for seed in s.seeds:
         sub = f"{dname}/shots_{shots}/{trainer}/{cname}/seed{seed}"
-        train_dir = f"{root}/base2new/train_base/{sub}"
+        train_dir = f"{root}/{protocol}/{train_folder}/{sub}"
         common = dict(seed=seed, trainer=trainer, dataset_yaml=dcfg, trainer_yaml=tcfg)
-        train = grid.add(train_step(
-            s, out=train_dir, title=f"{label}base2new {dname} {trainer}/{cname} seed {seed}: base classes",
-            eval_only=zeroshot, overrides=("DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", "base", *extra),
-            **common))
+        title = f"{label}{protocol} {dname} {trainer}/{cname} seed {seed}: "
+        step = grid.add(train_step(
+            s, out=train_dir, title=title + train_what, eval_only=zeroshot,
+            overrides=("DATASET.NUM_SHOTS", shots, *train_opts, *extra), **common))
         grid.add(train_step(
-            s, out=f"{root}/base2new/test_new/{sub}", title=f"{label}base2new {dname} {trainer}/{cname} seed {seed}: new classes",
-            eval_only=True, model_dir=None if zeroshot else train_dir, depends_on=None if zeroshot else train.name,
-            overrides=("DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", "new", *extra), **common))
+            s, out=f"{root}/{protocol}/{eval_folder}/{sub}", title=title + eval_what, eval_only=True,
+            model_dir=None if zeroshot else train_dir, depends_on=None if zeroshot else step.name,
+            overrides=("DATASET.NUM_SHOTS", shots, *eval_opts, *extra), **common))
+
+
+def _add_base2new(grid, root, dataset, trainer, cfg, extra=(), label=""):
+    """Train on base classes, evaluate on new classes, for every seed (both steps get ``extra``)."""
+    _add_train_and_eval(grid, root, "base2new", dataset, trainer, cfg,
+                        ("train_base", "base classes", ("DATASET.SUBSAMPLE_CLASSES", "base")),
+                        ("test_new", "new classes", ("DATASET.SUBSAMPLE_CLASSES", "new")), extra, label)
 
 
 def base2new(args, env, repo, echo=print):
@@ -118,27 +130,12 @@ def gzsl(args, env, repo, echo=print):
     cfg = args[1] if len(args) > 1 else default_cfg(trainer, "gzsl")
     datasets = env_default(env, "DATASETS", GZSL_DATASETS).split()
     s.require_data()
-    shots = s.single_shots("gzsl")
     grid = Grid("gzsl", s, s.output, ("--protocol", "gzsl"))
-    tcfg = trainer_yaml(s, trainer, cfg)
-    cname = yaml_stem(tcfg)
-    zeroshot = is_zeroshot(trainer)
     for dataset in datasets:
-        dcfg = dataset_yaml(s, dataset)
-        dname = yaml_stem(dcfg)
-        for seed in s.seeds:
-            sub = f"{dname}/shots_{shots}/{trainer}/{cname}/seed{seed}"
-            train_dir = f"{s.output}/gzsl/train_seen/{sub}"
-            common = dict(seed=seed, trainer=trainer, dataset_yaml=dcfg, trainer_yaml=tcfg)
-            train = grid.add(train_step(
-                s, out=train_dir, title=f"gzsl {dname} {trainer}/{cname} seed {seed}: seen classes", eval_only=zeroshot,
-                overrides=("DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", "base"), **common))
-            grid.add(train_step(
-                s, out=f"{s.output}/gzsl/test_joint/{sub}", eval_only=True,
-                title=f"gzsl {dname} {trainer}/{cname} seed {seed}: joint label space",
-                model_dir=None if zeroshot else train_dir, depends_on=None if zeroshot else train.name,
-                overrides=("DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", "all", "TEST.JOINT", "True"),
-                **common))
+        _add_train_and_eval(grid, s.output, "gzsl", dataset, trainer, cfg,
+                            ("train_seen", "seen classes", ("DATASET.SUBSAMPLE_CLASSES", "base")),
+                            ("test_joint", "joint label space",
+                             ("DATASET.SUBSAMPLE_CLASSES", "all", "TEST.JOINT", "True")))
     return grid
 
 
