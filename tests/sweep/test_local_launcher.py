@@ -110,13 +110,24 @@ def wait_until(predicate, what, timeout_s=120):
         time.sleep(0.05)
 
 
+def _as_from_a_terminal():
+    """Ctrl-C's default action in the script, whatever started the tests.
+
+    A shell without job control starts background commands (``cmd &``) with SIGINT ignored, and an
+    ignored signal stays ignored across exec: Python then installs no KeyboardInterrupt handler and the
+    sweep would never see the Ctrl-C this test sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("launcher", ["serial", "local"])
 def test_an_interrupted_sweep_reruns_only_the_missing_runs(tmp_path, launcher):
     held = "fewshot/dtd/shots_2/CoOp/vit_b16/seed1"
     env = fake_env(tmp_path, LAUNCHER=launcher, WORKERS="2", SHOTS="1 2", FAKE_HOLD=held,
                    FAKE_HOLD_STARTED=str(tmp_path / "held"), FAKE_RELEASE=str(tmp_path / "never"))
     proc = subprocess.Popen(["bash", str(SCRIPTS / "fewshot.sh"), "dtd", "CoOp"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_as_from_a_terminal)
     try:
         wait_until(lambda: (tmp_path / "held").exists(), "the held run to start")
         if launcher == "local":  # the other worker finishes the rest meanwhile
